@@ -1,0 +1,184 @@
+"""The app factory and the runtime that wires domains, workers and the database together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.engine import Engine
+
+from bot import logs
+from bot.assistant.handlers import AssistantHandlers
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.db import session_scope
+from bot.metrics import Metrics
+from bot.outbox import service as outbox_service
+from bot.outbox.budget import SendBudget
+from bot.outbox.dispatcher import Dispatcher
+from bot.wecom import gateway
+from bot.wecom import inbox as inbox_service
+from bot.wecom.client import DbTokenStore, RetryPolicy, WeComClient
+from bot.wecom.crypto import CallbackCrypto
+from bot.wecom.inbox import InboxProcessor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a running bot holds; one per process (tests build several)."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    metrics: Metrics
+    crypto: CallbackCrypto
+    client: WeComClient
+    handlers: AssistantHandlers
+    inbox: InboxProcessor
+    dispatcher: Dispatcher
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def notify_workers(self) -> None:
+        self.inbox.notify()
+        self.dispatcher.notify()
+
+    async def start_workers(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self.inbox.run_forever(), name="inbox"),
+            asyncio.create_task(self.dispatcher.run_forever(), name="dispatcher"),
+        ]
+        log.info("workers started")
+
+    async def stop_workers(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def run_until_idle(self, *, rounds: int = 20) -> None:
+        """Process the inbox and send what is due until both are quiet (tests, `worker --once`)."""
+        for _ in range(rounds):
+            handled = await self.inbox.run_once()
+            report = await self.dispatcher.drain()
+            if not handled and not (report.sent or report.retried or report.dead):
+                return
+
+    def depths(self) -> dict[str, dict[str, int]]:
+        with session_scope(self.engine) as session:
+            return {
+                "outbox": outbox_service.depth_by_status(session),
+                "inbox": {"pending": inbox_service.pending_count(session)},
+            }
+
+    async def aclose(self) -> None:
+        await self.stop_workers()
+        await self.client.aclose()
+
+
+def build_runtime(
+    settings: Settings,
+    engine: Engine,
+    *,
+    clock: Clock | None = None,
+    http: httpx.AsyncClient | None = None,
+    retry: RetryPolicy | None = None,
+    budget: SendBudget | None = None,
+) -> Runtime:
+    """Wire a runtime for `settings`; the WeCom variables must be set (ConfigError otherwise)."""
+    settings.require_wecom()
+    assert settings.wecom_corp_id and settings.wecom_agent_id is not None
+    assert settings.wecom_secret and settings.wecom_token and settings.wecom_encoding_aes_key
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    crypto = CallbackCrypto(
+        token=settings.wecom_token.get_secret_value(),
+        encoding_aes_key=settings.wecom_encoding_aes_key.get_secret_value(),
+        corp_id=settings.wecom_corp_id,
+    )
+    client = WeComClient(
+        base_url=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
+        secret=settings.wecom_secret.get_secret_value(), agent_id=settings.wecom_agent_id,
+        token_store=DbTokenStore(engine, settings.app_key), clock=clock, http=http, retry=retry,
+    )
+    handlers = AssistantHandlers(client=client, clock=clock)
+    dispatcher = Dispatcher(engine=engine, client=client, clock=clock, metrics=metrics,
+                            budget=budget)
+    inbox = InboxProcessor(engine=engine, handlers=handlers, clock=clock,
+                           on_effects=dispatcher.notify)
+    runtime = Runtime(settings=settings, engine=engine, clock=clock, metrics=metrics,
+                      crypto=crypto, client=client, handlers=handlers, inbox=inbox,
+                      dispatcher=dispatcher)
+    metrics.watch_depths(runtime.depths)
+    return runtime
+
+
+def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
+    """The ASGI app; with `run_workers` its lifespan runs the inbox processor and dispatcher."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_workers:
+            await runtime.start_workers()
+        try:
+            yield
+        finally:
+            await runtime.stop_workers()
+
+    app = FastAPI(
+        title="WeCom advisor bot",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.include_router(gateway.router)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        token = logs.request_id.set(rid[:64])
+        try:
+            response = await call_next(request)
+        finally:
+            logs.request_id.reset(token)
+        response.headers["X-Request-ID"] = rid[:64]
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse({"error": "internal", "message": "服务器内部错误，已记录"},
+                            status_code=500)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
+        body = {"status": "ok", "database": "ok"}
+        if runtime.dispatcher.pause_reason:
+            body["sending"] = "paused: " + runtime.dispatcher.pause_reason
+        return JSONResponse(body)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app

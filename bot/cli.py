@@ -1,0 +1,140 @@
+"""`advisor-bot`: the command line. Exit codes: 0 fine, 1 something was rejected, 2 misuse or
+configuration error (the message names the variable)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot import logs
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("bot.cli")
+
+
+def _prepare_database(settings: Settings):  # type: ignore[no-untyped-def]
+    """Connect, and on the embedded default bring the schema up to date; return the engine."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from bot.db import alembic_config, check_connection, create_db_engine, upgrade
+
+    engine = create_db_engine(settings.effective_database_url)
+    check_connection(engine)
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return engine
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current != head:
+        raise ConfigError([f"DATABASE_URL: schema is at {current or 'nothing'}, code needs {head}; "
+                           "run `advisor-bot db upgrade` first"])
+    return engine
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.db import check_connection, create_db_engine, redact_url, upgrade
+
+    settings = load_settings()
+    engine = create_db_engine(settings.effective_database_url)
+    check_connection(engine)
+    upgrade(engine)
+    print(f"数据库已升级到最新版本：{redact_url(settings.effective_database_url)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import build_runtime, create_app
+
+    settings = load_settings()
+    settings.require_wecom()
+    logs.configure(settings.bot_log_level, settings.secret_values())
+    engine = _prepare_database(settings)
+    runtime = build_runtime(settings, engine)
+    app = create_app(runtime, run_workers=not args.no_workers)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.app import build_runtime
+
+    settings = load_settings()
+    settings.require_wecom()
+    logs.configure(settings.bot_log_level, settings.secret_values())
+    engine = _prepare_database(settings)
+
+    async def main() -> None:
+        runtime = build_runtime(settings, engine)
+        try:
+            if args.once:
+                await runtime.run_until_idle()
+            else:
+                await runtime.start_workers()
+                await asyncio.Event().wait()
+        finally:
+            await runtime.aclose()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(once=args.once, host=args.host, port=args.port,
+                    sandbox_port=args.sandbox_port, data_dir=args.data_dir, verbose=args.verbose)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advisor-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web server and the workers")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-workers", action="store_true",
+                       help="web only; run `advisor-bot worker` processes beside it")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the inbox processor and the dispatcher only")
+    worker.add_argument("--once", action="store_true", help="process what is due, then exit")
+    worker.set_defaults(func=cmd_worker)
+
+    demo = sub.add_parser("demo", help="everything on SQLite with the local WeCom sandbox")
+    demo.add_argument("--once", action="store_true", help="play the exchange, print, exit")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8700, help="the bot's port (0: any free)")
+    demo.add_argument("--sandbox-port", type=int, default=8701, help="the sandbox's port")
+    demo.add_argument("--data-dir", default=None, help="keep the demo database here")
+    demo.add_argument("--verbose", action="store_true", help="show the bot's JSON logs")
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"advisor-bot: {problem}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Writing to the outbox and reading its state. Sending is the dispatcher's job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.clock import Clock
+from bot.outbox.models import OutboxMessage
+
+MESSAGE_TYPES = frozenset({"text", "markdown", "textcard", "template_card", "update_template_card"})
+
+
+def enqueue(
+    session: Session,
+    *,
+    clock: Clock,
+    natural_key: str,
+    recipient: str,
+    msg_type: str,
+    payload: dict[str, Any],
+    priority: int = 2,
+) -> OutboxMessage | None:
+    """Queue a message in the caller's transaction; None when `natural_key` is already queued."""
+    if msg_type not in MESSAGE_TYPES:
+        raise ValueError(f"unknown outbox message type {msg_type!r}")
+    if session.exec(select(OutboxMessage.id).where(OutboxMessage.natural_key == natural_key)).first():
+        return None
+    now = clock.now()
+    row = OutboxMessage(
+        natural_key=natural_key, recipient=recipient, msg_type=msg_type, payload=payload,
+        priority=priority, created_at=now, next_attempt_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def depth_by_status(session: Session) -> dict[str, int]:
+    """How many messages are in each status."""
+    stmt = select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
+    return {status: int(n) for status, n in session.exec(stmt).all()}
+
+
+def list_for(session: Session, *, recipient: str | None = None) -> list[OutboxMessage]:
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id)  # type: ignore[arg-type]
+    if recipient is not None:
+        stmt = stmt.where(OutboxMessage.recipient == recipient)
+    return list(session.exec(stmt).all())

@@ -1,0 +1,1 @@
+"""WeCom: callback gateway, crypto, inbox, API client, card builders and the local sandbox."""

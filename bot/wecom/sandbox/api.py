@@ -1,0 +1,78 @@
+"""The sandbox over HTTP: WeCom's API paths under /cgi-bin, and each member's inbox as a page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bot.wecom.sandbox.state import Sandbox, err
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def create_sandbox_app(sandbox: Sandbox) -> FastAPI:
+    app = FastAPI(title="WeCom sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sandbox = sandbox
+
+    @app.get("/cgi-bin/gettoken")
+    def gettoken(corpid: str | None = None, corpsecret: str | None = None) -> JSONResponse:
+        return JSONResponse(sandbox.gettoken(corpid, corpsecret))
+
+    @app.post("/cgi-bin/message/send")
+    async def send(request: Request) -> JSONResponse:
+        payload = await _json(request)
+        token = request.query_params.get("access_token")
+        if payload is None:
+            return JSONResponse(err(47001, "data format error"))
+        return JSONResponse(sandbox.send(token, payload))
+
+    @app.post("/cgi-bin/message/update_template_card")
+    async def update_card(request: Request) -> JSONResponse:
+        payload = await _json(request)
+        token = request.query_params.get("access_token")
+        if payload is None:
+            return JSONResponse(err(47001, "data format error"))
+        return JSONResponse(sandbox.update_template_card(token, payload))
+
+    @app.get("/cgi-bin/externalcontact/get")
+    def external_contact(
+        access_token: str | None = None, external_userid: str | None = None,
+        cursor: str | None = None,
+    ) -> JSONResponse:
+        return JSONResponse(sandbox.get_external_contact(access_token, external_userid, cursor))
+
+    @app.get("/api/inbox/{userid}")
+    def inbox_json(userid: str) -> JSONResponse:
+        return JSONResponse([
+            {"msgid": d.msgid, "msgtype": d.msgtype, "body": d.body, "at": d.at.isoformat(),
+             "button_label": d.button_label}
+            for d in sandbox.inbox(userid)
+        ])
+
+    @app.get("/", response_class=HTMLResponse)
+    def inbox_page() -> HTMLResponse:
+        members = [
+            {"userid": uid, "name": name, "messages": sandbox.inbox(uid)}
+            for uid, name in sandbox.members.items()
+        ]
+        html = _templates.get_template("inbox.html").render(
+            members=members, dropped=len(sandbox.dropped), corp_id=sandbox.corp_id
+        )
+        return HTMLResponse(html)
+
+    return app
