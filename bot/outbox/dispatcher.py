@@ -210,7 +210,8 @@ class Dispatcher:
             total.retried += report.retried
             total.dead += report.dead
             total.errors += report.errors
-            if not (report.sent or report.retried or report.dead):
+            # Held rows were moved out of the way: another round may find other advisors' rows.
+            if not (report.sent or report.retried or report.dead or report.held):
                 break
         return total
 

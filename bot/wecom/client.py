@@ -30,12 +30,17 @@ from bot.wecom.models import AccessToken
 log = logging.getLogger(__name__)
 
 REFRESH_MARGIN = timedelta(minutes=5)  # refresh this long before WeCom's expiry
+# After WeCom refuses the secret, calls fail fast this long instead of asking again.
+CREDENTIAL_COOLDOWN = timedelta(seconds=60)
 LEASE = timedelta(seconds=15)
 
 
 class TokenStore(Protocol):
     async def load(self) -> tuple[str, datetime] | None: ...
-    async def try_lease(self, owner: str, now: datetime) -> bool: ...
+    async def try_lease(self, owner: str, now: datetime) -> bool:
+        """Take the refresh lease if nobody holds it and the stored token needs refreshing."""
+        ...
+
     async def save(self, token: str, expires_at: datetime) -> None: ...
     async def release(self, owner: str) -> None: ...
     async def drop(self, token: str) -> None: ...
@@ -69,6 +74,9 @@ class DbTokenStore:
                 sa.update(t)
                 .where(t.c.app_key == self.app_key)
                 .where(sa.or_(t.c.refresh_lease_until.is_(None), t.c.refresh_lease_until < now))
+                # Atomic with the check: a token saved a moment ago makes the lease unnecessary.
+                .where(sa.or_(t.c.access_token.is_(None), t.c.expires_at.is_(None),
+                              t.c.expires_at <= now + REFRESH_MARGIN))
                 .values(refresh_lease_until=now + LEASE, refresh_owner=owner)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -157,6 +165,7 @@ class WeComClient:
         self.retry = retry or RetryPolicy()
         self._refresh_lock = asyncio.Lock()
         self._owner = uuid.uuid4().hex
+        self._refused: tuple[errors.WeComCredentialError, datetime] | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -168,6 +177,8 @@ class WeComClient:
         if cached and cached[1] - REFRESH_MARGIN > self.clock.now():
             return cached[0]
         async with self._refresh_lock:
+            if self._refused and self.clock.now() < self._refused[1]:
+                raise self._refused[0]
             waited = 0.0
             while True:
                 cached = await self.tokens.load()
@@ -188,6 +199,10 @@ class WeComClient:
                 data = await self._request(
                     "GET", "/gettoken", params={"corpid": self.corp_id, "corpsecret": self._secret}
                 )
+            except errors.WeComCredentialError as exc:
+                self._refused = (exc, self.clock.now() + CREDENTIAL_COOLDOWN)
+                await self.tokens.release(self._owner)
+                raise
             except BaseException:
                 await self.tokens.release(self._owner)
                 raise
