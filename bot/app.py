@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import logs
 from bot.assistant.handlers import AssistantHandlers
@@ -110,20 +111,60 @@ def build_runtime(
         corp_id=settings.wecom_corp_id,
     )
     client = WeComClient(
-        base_url=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
-        secret=settings.wecom_secret.get_secret_value(), agent_id=settings.wecom_agent_id,
-        token_store=DbTokenStore(engine, settings.app_key), clock=clock, http=http, retry=retry,
+        base_url=settings.wecom_api_base,
+        corp_id=settings.wecom_corp_id,
+        secret=settings.wecom_secret.get_secret_value(),
+        agent_id=settings.wecom_agent_id,
+        token_store=DbTokenStore(engine, settings.app_key),
+        clock=clock,
+        http=http,
+        retry=retry,
     )
     handlers = AssistantHandlers(client=client, clock=clock)
-    dispatcher = Dispatcher(engine=engine, client=client, clock=clock, metrics=metrics,
-                            budget=budget)
-    inbox = InboxProcessor(engine=engine, handlers=handlers, clock=clock,
-                           on_effects=dispatcher.notify)
-    runtime = Runtime(settings=settings, engine=engine, clock=clock, metrics=metrics,
-                      crypto=crypto, client=client, handlers=handlers, inbox=inbox,
-                      dispatcher=dispatcher)
+    dispatcher = Dispatcher(
+        engine=engine, client=client, clock=clock, metrics=metrics, budget=budget
+    )
+    inbox = InboxProcessor(
+        engine=engine, handlers=handlers, clock=clock, on_effects=dispatcher.notify
+    )
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        metrics=metrics,
+        crypto=crypto,
+        client=client,
+        handlers=handlers,
+        inbox=inbox,
+        dispatcher=dispatcher,
+    )
     metrics.watch_depths(runtime.depths)
     return runtime
+
+
+class RequestIdMiddleware:
+    """Tags each request (and its log lines) with X-Request-ID, taken or made; pure ASGI."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = (given or uuid.uuid4().hex)[:64]
+        token = logs.request_id.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode("latin-1")))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logs.request_id.reset(token)
 
 
 def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
@@ -147,23 +188,14 @@ def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.include_router(gateway.router)
-
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = logs.request_id.set(rid[:64])
-        try:
-            response = await call_next(request)
-        finally:
-            logs.request_id.reset(token)
-        response.headers["X-Request-ID"] = rid[:64]
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse({"error": "internal", "message": "服务器内部错误，已记录"},
-                            status_code=500)
+        return JSONResponse(
+            {"error": "internal", "message": "服务器内部错误，已记录"}, status_code=500
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

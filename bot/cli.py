@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -31,8 +32,12 @@ def _prepare_database(settings: Settings):  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     if current != head:
-        raise ConfigError([f"DATABASE_URL: schema is at {current or 'nothing'}, code needs {head}; "
-                           "run `advisor-bot db upgrade` first"])
+        raise ConfigError(
+            [
+                f"DATABASE_URL: schema is at {current or 'nothing'}, code needs {head}; "
+                "run `advisor-bot db upgrade` first"
+            ]
+        )
     return engine
 
 
@@ -81,18 +86,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
         finally:
             await runtime.aclose()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    return run_demo(once=args.once, host=args.host, port=args.port,
-                    sandbox_port=args.sandbox_port, data_dir=args.data_dir, verbose=args.verbose)
+    return run_demo(
+        once=args.once,
+        host=args.host,
+        port=args.port,
+        sandbox_port=args.sandbox_port,
+        data_dir=args.data_dir,
+        verbose=args.verbose,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web server and the workers")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--no-workers", action="store_true",
-                       help="web only; run `advisor-bot worker` processes beside it")
+    serve.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="web only; run `advisor-bot worker` processes beside it",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run the inbox processor and the dispatcher only")

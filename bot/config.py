@@ -147,8 +147,13 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret value, so that logs can redact them."""
-        secrets = [self.wecom_secret, self.wecom_token, self.wecom_encoding_aes_key,
-                   self.hq_webhook_secret, self.hq_api_token]
+        secrets = [
+            self.wecom_secret,
+            self.wecom_token,
+            self.wecom_encoding_aes_key,
+            self.hq_webhook_secret,
+            self.hq_api_token,
+        ]
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import secrets
 import tempfile
@@ -46,15 +47,23 @@ def demo_credentials() -> dict[str, str]:
 
 
 def demo_sandbox(creds: dict[str, str]) -> Sandbox:
-    sandbox = Sandbox(corp_id=creds["corp_id"], secret=creds["secret"],
-                      agent_id=int(creds["agent_id"]), token=creds["token"],
-                      encoding_aes_key=creds["aes_key"])
+    sandbox = Sandbox(
+        corp_id=creds["corp_id"],
+        secret=creds["secret"],
+        agent_id=int(creds["agent_id"]),
+        token=creds["token"],
+        encoding_aes_key=creds["aes_key"],
+    )
     for userid, name in ADVISORS.items():
         sandbox.add_member(userid, name)
     for external_userid, name, advisor, state in CUSTOMERS:
-        sandbox.add_external_contact(external_userid, name=name, follow_user=[
-            {"userid": advisor, "remark": name, "state": state, "createtime": int(time.time())}
-        ])
+        sandbox.add_external_contact(
+            external_userid,
+            name=name,
+            follow_user=[
+                {"userid": advisor, "remark": name, "state": state, "createtime": int(time.time())}
+            ],
+        )
     return sandbox
 
 
@@ -62,15 +71,23 @@ def queue_demo_reminder(runtime: Runtime, advisor: str) -> str:
     """Put one follow-up card in the outbox, as the reminder engine will (MOT M46)."""
     task_id = f"demo-m46-{secrets.token_hex(4)}"
     card = cards.button_card(
-        task_id=task_id, title="大额资金转出提醒", desc="客户 张* · 今日 10:32",
+        task_id=task_id,
+        title="大额资金转出提醒",
+        desc="客户 张* · 今日 10:32",
         sub_title="客户今日银证转出 28.5 万元，占总资产约 60%。建议今日内电话关怀，了解资金安排。",
         rows=[("客户", "张*（138****1234）"), ("资产档", "50-100万"), ("风险等级", "C3 稳健型")],
         buttons=outcomes.buttons(task_id),
     )
     with session_scope(runtime.engine) as session:
-        outbox_service.enqueue(session, clock=runtime.clock, natural_key=f"demo:{task_id}",
-                               recipient=advisor, msg_type="template_card", payload=card,
-                               priority=1)
+        outbox_service.enqueue(
+            session,
+            clock=runtime.clock,
+            natural_key=f"demo:{task_id}",
+            recipient=advisor,
+            msg_type="template_card",
+            payload=card,
+            priority=1,
+        )
     runtime.notify_workers()
     return task_id
 
@@ -103,16 +120,22 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
     sandbox = demo_sandbox(creds)
     sandbox_server = await start(create_sandbox_app(sandbox), host=host, port=sandbox_port)
     settings = load_settings(
-        wecom_corp_id=creds["corp_id"], wecom_agent_id=creds["agent_id"],
-        wecom_secret=creds["secret"], wecom_token=creds["token"],
-        wecom_encoding_aes_key=creds["aes_key"], wecom_api_base=f"{sandbox_server.url}/cgi-bin",
-        database_url=f"sqlite:///{data_dir / 'demo.db'}", bot_data_dir=data_dir,
+        wecom_corp_id=creds["corp_id"],
+        wecom_agent_id=creds["agent_id"],
+        wecom_secret=creds["secret"],
+        wecom_token=creds["token"],
+        wecom_encoding_aes_key=creds["aes_key"],
+        wecom_api_base=f"{sandbox_server.url}/cgi-bin",
+        database_url=f"sqlite:///{data_dir / 'demo.db'}",
+        bot_data_dir=data_dir,
     )
     engine = create_db_engine(settings.effective_database_url)
     upgrade(engine)
     runtime = build_runtime(settings, engine, clock=SystemClock())
     bot_server = await start(create_app(runtime), host=host, port=port)
-    wecom = CallbackSender(sandbox, httpx.AsyncClient(timeout=10), f"{bot_server.url}/wecom/callback")
+    wecom = CallbackSender(
+        sandbox, httpx.AsyncClient(timeout=10), f"{bot_server.url}/wecom/callback"
+    )
     say = print
     try:
         say(f"机器人：{bot_server.url}    企业微信沙箱：{sandbox_server.url}    数据：{data_dir}")
@@ -120,8 +143,10 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
         say(f"\n[1] 企业微信校验回调 URL：HTTP {verified.status_code}，回显 {verified.text}")
 
         result = await wecom.send_text("wangfang", "帮助")
-        say(f"\n[2] 王芳发送「帮助」，机器人被动回复（加密）：\n    "
-            + (result.reply or "").replace("\n", "\n    "))
+        say(
+            "\n[2] 王芳发送「帮助」，机器人被动回复（加密）：\n    "
+            + (result.reply or "").replace("\n", "\n    ")
+        )
 
         result = await wecom.send_text("wangfang", "今天行情怎么样")
         say(f"\n[3] 王芳发送「今天行情怎么样」，机器人回复：{result.reply}")
@@ -133,12 +158,18 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
         key = outcomes.button_key("contacted", task_id)
         first = await wecom.click_button("wangfang", task_id, key)
         await wait_idle(runtime)
-        label = next((d.button_label for d in sandbox.inbox("wangfang") if d.task_id == task_id),
-                     None)
+        label = next(
+            (d.button_label for d in sandbox.inbox("wangfang") if d.task_id == task_id), None
+        )
         say(f"\n[5] 王芳点击「已联系」：HTTP {first.status_code}；跟进已记录，按钮现为「{label}」")
 
-        replay = wecom.contact_event_xml("add_external_contact", "wangfang", "wmZhangWei001",
-                                         State="cust_100001", WelcomeCode="demo")
+        replay = wecom.contact_event_xml(
+            "add_external_contact",
+            "wangfang",
+            "wmZhangWei001",
+            State="cust_100001",
+            WelcomeCode="demo",
+        )
         for _ in range(3):  # WeCom retries: the same push three times, one effect
             await wecom.post(replay)
         await wait_idle(runtime)
@@ -161,14 +192,13 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
         await sandbox_server.stop()
 
 
-def run_demo(*, once: bool, host: str, port: int, sandbox_port: int, data_dir: str | None,
-             verbose: bool) -> int:
+def run_demo(
+    *, once: bool, host: str, port: int, sandbox_port: int, data_dir: str | None, verbose: bool
+) -> int:
     logs.configure("INFO" if verbose else "WARNING")
     logging.getLogger("uvicorn.error").setLevel(logging.INFO if verbose else logging.WARNING)
     directory = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="advisor-bot-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_play(once, host, port, sandbox_port, directory))
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -55,3 +55,4 @@ def configure(level: str = "INFO", secrets: list[str] | None = None) -> None:
         logging.getLogger(name).propagate = True
     # Access lines carry ?access_token= for outbound calls; httpx logs those at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -17,8 +17,9 @@ class _DepthCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depths = self.read()
-        outbox = GaugeMetricFamily("advisor_bot_outbox_depth", "Outbox messages by status",
-                                   labels=["status"])
+        outbox = GaugeMetricFamily(
+            "advisor_bot_outbox_depth", "Outbox messages by status", labels=["status"]
+        )
         for status, n in sorted(depths.get("outbox", {}).items()):
             outbox.add_metric([status], n)
         yield outbox
@@ -31,15 +32,20 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.callbacks = Counter(
-            "advisor_bot_callbacks", "WeCom callbacks by outcome", ["outcome"],
+            "advisor_bot_callbacks",
+            "WeCom callbacks by outcome",
+            ["outcome"],
             registry=self.registry,
         )
         self.sends = Counter(
-            "advisor_bot_wecom_sends", "WeCom send attempts by errcode", ["errcode"],
+            "advisor_bot_wecom_sends",
+            "WeCom send attempts by errcode",
+            ["errcode"],
             registry=self.registry,
         )
         self.ack_seconds = Histogram(
-            "advisor_bot_callback_ack_seconds", "Time from request to acknowledgement",
+            "advisor_bot_callback_ack_seconds",
+            "Time from request to acknowledgement",
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )

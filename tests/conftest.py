@@ -123,8 +123,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sandbox(clock: FakeClock) -> Sandbox:
-    sb = Sandbox(corp_id=APP["corp_id"], secret=SECRET, agent_id=AGENT_ID, token=APP["token"],
-                 encoding_aes_key=APP["encoding_aes_key"], clock=clock)
+    sb = Sandbox(
+        corp_id=APP["corp_id"],
+        secret=SECRET,
+        agent_id=AGENT_ID,
+        token=APP["token"],
+        encoding_aes_key=APP["encoding_aes_key"],
+        clock=clock,
+    )
     for userid, name in ADVISORS.items():
         sb.add_member(userid, name)
     return sb
@@ -132,8 +138,11 @@ def sandbox(clock: FakeClock) -> Sandbox:
 
 def app_settings(**overrides: Any) -> Any:
     values: dict[str, Any] = dict(
-        wecom_corp_id=APP["corp_id"], wecom_agent_id=str(AGENT_ID), wecom_secret=SECRET,
-        wecom_token=APP["token"], wecom_encoding_aes_key=APP["encoding_aes_key"],
+        wecom_corp_id=APP["corp_id"],
+        wecom_agent_id=str(AGENT_ID),
+        wecom_secret=SECRET,
+        wecom_token=APP["token"],
+        wecom_encoding_aes_key=APP["encoding_aes_key"],
         wecom_api_base="http://wecom.sandbox/cgi-bin",
     )
     values.update(overrides)
@@ -141,14 +150,22 @@ def app_settings(**overrides: Any) -> Any:
 
 
 def sandbox_http(sandbox: Sandbox) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_sandbox_app(sandbox)),
-                             base_url="http://wecom.sandbox")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_sandbox_app(sandbox)),
+        base_url="http://wecom.sandbox",
+    )
 
 
 async def make_runtime(engine: Engine, sandbox: Sandbox, clock: FakeClock, **kw: Any) -> Runtime:
     settings = kw.pop("settings", None) or app_settings()
-    return build_runtime(settings, engine, clock=clock, http=sandbox_http(sandbox),
-                         retry=kw.pop("retry", FAST_RETRY), budget=kw.pop("budget", SendBudget()))
+    return build_runtime(
+        settings,
+        engine,
+        clock=clock,
+        http=sandbox_http(sandbox),
+        retry=kw.pop("retry", FAST_RETRY),
+        budget=kw.pop("budget", SendBudget()),
+    )
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ class CommandRegistry:
             # Chinese advisors often type no space: `话术定投`.
             for key in sorted(self._by_word, key=len, reverse=True):
                 if text.strip().lower().startswith(key) and not key.isascii():
-                    return self._by_word[key], text.strip()[len(key):].strip()
+                    return self._by_word[key], text.strip()[len(key) :].strip()
             return None
         return cmd, rest.strip()
 
@@ -75,8 +75,9 @@ def unknown_reply(text: str) -> str:
     return f"没有识别到指令「{shown}」。\n发送「帮助」查看可用指令。"
 
 
-@COMMANDS.command("帮助", aliases=("help", "菜单", "?", "？"), usage="帮助",
-                  summary="列出全部可用指令")
+@COMMANDS.command(
+    "帮助", aliases=("help", "菜单", "?", "？"), usage="帮助", summary="列出全部可用指令"
+)
 def _help(ctx: CommandContext) -> str:
     lines = ["可用指令："]
     lines += [f"· {cmd.usage} —— {cmd.summary}" for cmd in COMMANDS]

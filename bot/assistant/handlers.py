@@ -49,7 +49,8 @@ EVENT_HANDLERS: dict[tuple[str, str | None], EventHandler] = {}
 
 
 def on_event(
-    event: str, change_type: str | None = None,
+    event: str,
+    change_type: str | None = None,
     prepare: Callable[[HandlerContext, Inbound], Awaitable[Any]] = _nothing,
 ) -> Callable[[Callable[[HandlerContext, Session, Inbound, Any], None]], Any]:
     def register(apply: Callable[[HandlerContext, Session, Inbound, Any], None]) -> Any:
@@ -69,8 +70,6 @@ class AssistantHandlers:
         self.ctx = HandlerContext(client=client, clock=clock)
 
     def instant_reply(self, session: Session, inbound: Inbound) -> str | None:
-        if inbound.msg_type == "event":
-            return None
         if inbound.msg_type != "text":
             return UNSUPPORTED_REPLY
         return reply_to(
@@ -91,8 +90,9 @@ class AssistantHandlers:
     def handle(self, session: Session, inbound: Inbound, prepared: Any) -> None:
         handler = self._handler(inbound)
         if handler is None:
-            log.info("no handler for push", extra={"msg_type": inbound.msg_type,
-                                                   "event": inbound.event})
+            log.info(
+                "no handler for push", extra={"msg_type": inbound.msg_type, "event": inbound.event}
+            )
             return
         handler.apply(self.ctx, session, inbound, prepared)
 
@@ -102,18 +102,28 @@ def _card_button(ctx: HandlerContext, session: Session, inbound: Inbound, _: Any
     """A tap on a follow-up button: log it, then relabel the button for the advisor."""
     parsed = outcomes.parse_key(str(inbound.fields.get("EventKey") or ""))
     if parsed is None:
-        log.warning("card button with an unknown key", extra={"key": inbound.fields.get("EventKey")})
+        log.warning(
+            "card button with an unknown key", extra={"key": inbound.fields.get("EventKey")}
+        )
         return
     outcome, task_id = parsed
     logged = followup_service.record(
-        session, clock=ctx.clock, advisor_userid=inbound.from_user, task_id=task_id,
-        outcome=outcome, source="card", source_key=inbound.dedupe_key,
+        session,
+        clock=ctx.clock,
+        advisor_userid=inbound.from_user,
+        task_id=task_id,
+        outcome=outcome,
+        source="card",
+        source_key=inbound.dedupe_key,
     )
     response_code = str(inbound.fields.get("ResponseCode") or "")
     if logged is not None and response_code:
         outbox_service.enqueue(
-            session, clock=ctx.clock, natural_key=f"card-update:{inbound.dedupe_key}",
-            recipient=inbound.from_user, msg_type="update_template_card",
+            session,
+            clock=ctx.clock,
+            natural_key=f"card-update:{inbound.dedupe_key}",
+            recipient=inbound.from_user,
+            msg_type="update_template_card",
             payload={"response_code": response_code, "replace_name": outcome.done_label},
             priority=1,
         )
@@ -132,7 +142,11 @@ def _contact_added(ctx: HandlerContext, session: Session, inbound: Inbound, cont
     if state:
         lines.append(f"来源渠道：{state}")
     outbox_service.enqueue(
-        session, clock=ctx.clock, natural_key=f"contact-added:{inbound.dedupe_key}",
-        recipient=inbound.advisor_userid, msg_type="text", payload=cards.text("\n".join(lines)),
+        session,
+        clock=ctx.clock,
+        natural_key=f"contact-added:{inbound.dedupe_key}",
+        recipient=inbound.advisor_userid,
+        msg_type="text",
+        payload=cards.text("\n".join(lines)),
         priority=2,
     )

@@ -41,5 +41,7 @@ def parse_key(key: str) -> tuple[Outcome, str] | None:
     return OUTCOMES[code], task_id
 
 
-def buttons(task_id: str, codes: tuple[str, ...] = ("contacted", "no_answer", "later")) -> list[Button]:
+def buttons(
+    task_id: str, codes: tuple[str, ...] = ("contacted", "no_answer", "later")
+) -> list[Button]:
     return [Button(OUTCOMES[c].label, button_key(c, task_id), OUTCOMES[c].style) for c in codes]

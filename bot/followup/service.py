@@ -10,14 +10,26 @@ from bot.followup.outcomes import Outcome
 
 
 def record(
-    session: Session, *, clock: Clock, advisor_userid: str, task_id: str, outcome: Outcome,
-    source: str, source_key: str,
+    session: Session,
+    *,
+    clock: Clock,
+    advisor_userid: str,
+    task_id: str,
+    outcome: Outcome,
+    source: str,
+    source_key: str,
 ) -> FollowUp | None:
     """Log a follow-up; None when this very push was already logged."""
     if session.exec(select(FollowUp.id).where(FollowUp.source_key == source_key)).first():
         return None
-    row = FollowUp(advisor_userid=advisor_userid, task_id=task_id, outcome=outcome.code,
-                   source=source, source_key=source_key, recorded_at=clock.now())
+    row = FollowUp(
+        advisor_userid=advisor_userid,
+        task_id=task_id,
+        outcome=outcome.code,
+        source=source,
+        source_key=source_key,
+        recorded_at=clock.now(),
+    )
     session.add(row)
     session.flush()
     return row

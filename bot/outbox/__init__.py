@@ -1,1 +1,1 @@
-"""The outbox: every outbound message is a row, sent by a dispatcher within each advisor's budget."""
+"""The outbox: each outbound message is a row, sent within its advisor's send budget."""

@@ -51,7 +51,9 @@ class RecipientUsage:
         self.times.append(now)
 
 
-def lock_and_load(session: Session, recipients: set[str], now: datetime) -> dict[str, RecipientUsage]:
+def lock_and_load(
+    session: Session, recipients: set[str], now: datetime
+) -> dict[str, RecipientUsage]:
     """Serialise on each recipient (PostgreSQL advisory locks) and load their last hour."""
     if is_postgres(session.get_bind()):  # type: ignore[arg-type]
         for recipient in sorted(recipients):  # one order everywhere: no deadlocks

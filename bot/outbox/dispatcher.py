@@ -78,7 +78,11 @@ class Dispatcher:
         now = self.clock.now()
         with session_scope(self.engine) as session:
             rows = due_rows(
-                session, OutboxMessage, now=now, active_status="sending", limit=self.batch,
+                session,
+                OutboxMessage,
+                now=now,
+                active_status="sending",
+                limit=self.batch,
                 order_by=[OutboxMessage.priority, OutboxMessage.id],
             )
             usage = lock_and_load(session, {r.recipient for r in rows}, now)
@@ -91,12 +95,14 @@ class Dispatcher:
                     row.lease_until = None
                     held += 1
                 else:
+                    assert row.id is not None
                     usage[row.recipient].spend(now)
                     row.status = "sending"
                     row.lease_until = now + LEASE
                     row.attempts += 1
-                    session.add(OutboxAttempt(message_id=row.id, recipient=row.recipient,
-                                              started_at=now))
+                    session.add(
+                        OutboxAttempt(message_id=row.id, recipient=row.recipient, started_at=now)
+                    )
                     claimed.append(row)
                 session.add(row)
         if held:
@@ -109,8 +115,9 @@ class Dispatcher:
         if row.msg_type == "update_template_card":
             return await self.client.update_template_card(userids=[row.recipient], **payload)
         dup = DUPLICATE_CHECK_SECONDS if row.attempts > 1 and row.msg_type != "template_card" else 0
-        return await self.client.send_message(row.recipient, row.msg_type, payload,
-                                              duplicate_check_seconds=dup)
+        return await self.client.send_message(
+            row.recipient, row.msg_type, payload, duplicate_check_seconds=dup
+        )
 
     def _record(self, row_id: int, result: dict[str, Any] | None, exc: Exception | None) -> str:
         """Write the outcome of one send; returns sent|retry|dead|paused."""
@@ -118,7 +125,8 @@ class Dispatcher:
         with session_scope(self.engine) as session:
             row = session.get(OutboxMessage, row_id, with_for_update=True)
             attempt = session.exec(
-                select(OutboxAttempt).where(OutboxAttempt.message_id == row_id)
+                select(OutboxAttempt)
+                .where(OutboxAttempt.message_id == row_id)
                 .order_by(OutboxAttempt.id.desc())  # type: ignore[union-attr]
             ).first()
             if row is None:
@@ -131,7 +139,9 @@ class Dispatcher:
             row.lease_until = None
             row.last_errcode = errcode
             already_delivered = (
-                isinstance(exc, errors.WeComRequestError) and exc.errcode == 42014 and row.attempts > 1
+                isinstance(exc, errors.WeComRequestError)
+                and exc.errcode == 42014
+                and row.attempts > 1
             )
             if exc is None or already_delivered:
                 row.status, row.sent_at, row.last_error = "sent", now, None
@@ -163,8 +173,9 @@ class Dispatcher:
             result = await self._send(row)
         except errors.WeComError as exc:
             error = exc
-        self.metrics.sends.labels(errcode=str(0 if error is None else getattr(error, "errcode", "")))\
-            .inc()
+        self.metrics.sends.labels(
+            errcode=str(0 if error is None else getattr(error, "errcode", ""))
+        ).inc()
         outcome = await anyio.to_thread.run_sync(self._record, row.id, result, error)
         if outcome == "sent":
             report.sent += 1
@@ -172,15 +183,20 @@ class Dispatcher:
             report.retried += 1
         elif outcome == "dead":
             report.dead += 1
-            log.error("outbox message dead-lettered",
-                      extra={"outbox_id": row.id, "recipient": row.recipient, "error": str(error)})
+            log.error(
+                "outbox message dead-lettered",
+                extra={"outbox_id": row.id, "recipient": row.recipient, "error": str(error)},
+            )
         if error is not None:
             report.errors.append(str(error))
         if outcome == "paused":
             self.paused_until = self.clock.now() + CREDENTIAL_PAUSE
             self.pause_reason = str(error)
-            log.error("WeCom rejected the app credentials; sending paused. Check WECOM_CORP_ID "
-                      "and WECOM_SECRET", extra={"error": str(error)})
+            log.error(
+                "WeCom rejected the app credentials; sending paused. Check WECOM_CORP_ID "
+                "and WECOM_SECRET",
+                extra={"error": str(error)},
+            )
 
     async def run_once(self) -> DispatchReport:
         """Claim and send one batch; returns what happened."""

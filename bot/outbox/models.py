@@ -15,9 +15,7 @@ class OutboxMessage(SQLModel, table=True):
     """A message to an advisor, written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (
-        sa.Index("ix_outbox_message_due", "status", "next_attempt_at", "priority"),
-    )
+    __table_args__ = (sa.Index("ix_outbox_message_due", "status", "next_attempt_at", "priority"),)
 
     id: int | None = Field(default=None, primary_key=True)
     natural_key: str = Field(max_length=256, unique=True)  # makes enqueueing idempotent

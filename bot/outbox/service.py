@@ -27,12 +27,19 @@ def enqueue(
     """Queue a message in the caller's transaction; None when `natural_key` is already queued."""
     if msg_type not in MESSAGE_TYPES:
         raise ValueError(f"unknown outbox message type {msg_type!r}")
-    if session.exec(select(OutboxMessage.id).where(OutboxMessage.natural_key == natural_key)).first():
+    if session.exec(
+        select(OutboxMessage.id).where(OutboxMessage.natural_key == natural_key)
+    ).first():
         return None
     now = clock.now()
     row = OutboxMessage(
-        natural_key=natural_key, recipient=recipient, msg_type=msg_type, payload=payload,
-        priority=priority, created_at=now, next_attempt_at=now,
+        natural_key=natural_key,
+        recipient=recipient,
+        msg_type=msg_type,
+        payload=payload,
+        priority=priority,
+        created_at=now,
+        next_attempt_at=now,
     )
     try:
         with session.begin_nested():

@@ -54,8 +54,12 @@ def markdown(content: str) -> dict[str, Any]:
 
 
 def textcard(title: str, description: str, url: str, btntxt: str = "详情") -> dict[str, Any]:
-    return {"title": clip(title, TEXTCARD_TITLE), "description": clip(description, TEXTCARD_DESC),
-            "url": url, "btntxt": clip(btntxt, TEXTCARD_BTN)}
+    return {
+        "title": clip(title, TEXTCARD_TITLE),
+        "description": clip(description, TEXTCARD_DESC),
+        "url": url,
+        "btntxt": clip(btntxt, TEXTCARD_BTN),
+    }
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from bot.wecom import errors
 from bot.wecom.models import AccessToken
 
 log = logging.getLogger(__name__)
+_TABLE: sa.Table = AccessToken.__table__  # type: ignore[attr-defined]
 
 REFRESH_MARGIN = timedelta(minutes=5)  # refresh this long before WeCom's expiry
 # After WeCom refuses the secret, calls fail fast this long instead of asking again.
@@ -69,30 +70,39 @@ class DbTokenStore:
                         s.flush()
                 except IntegrityError:
                     pass
-            t = AccessToken.__table__
+            t = _TABLE
             result = s.execute(
                 sa.update(t)
                 .where(t.c.app_key == self.app_key)
                 .where(sa.or_(t.c.refresh_lease_until.is_(None), t.c.refresh_lease_until < now))
                 # Atomic with the check: a token saved a moment ago makes the lease unnecessary.
-                .where(sa.or_(t.c.access_token.is_(None), t.c.expires_at.is_(None),
-                              t.c.expires_at <= now + REFRESH_MARGIN))
+                .where(
+                    sa.or_(
+                        t.c.access_token.is_(None),
+                        t.c.expires_at.is_(None),
+                        t.c.expires_at <= now + REFRESH_MARGIN,
+                    )
+                )
                 .values(refresh_lease_until=now + LEASE, refresh_owner=owner)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _save(self, token: str, expires_at: datetime) -> None:
-        t = AccessToken.__table__
+        t = _TABLE
         with session_scope(self.engine) as s:
             s.execute(
-                sa.update(t).where(t.c.app_key == self.app_key).values(
-                    access_token=token, expires_at=expires_at,
-                    refresh_lease_until=None, refresh_owner=None,
+                sa.update(t)
+                .where(t.c.app_key == self.app_key)
+                .values(
+                    access_token=token,
+                    expires_at=expires_at,
+                    refresh_lease_until=None,
+                    refresh_owner=None,
                 )
             )
 
     def _release(self, owner: str) -> None:
-        t = AccessToken.__table__
+        t = _TABLE
         with session_scope(self.engine) as s:
             s.execute(
                 sa.update(t)
@@ -101,7 +111,7 @@ class DbTokenStore:
             )
 
     def _drop(self, token: str) -> None:
-        t = AccessToken.__table__
+        t = _TABLE
         with session_scope(self.engine) as s:
             # Only the token that failed: another worker may already have a newer one.
             s.execute(
@@ -191,8 +201,9 @@ class WeComClient:
                 if cached and cached[1] > now:
                     return cached[0]
                 if waited >= self.retry.token_wait:
-                    raise errors.WeComTransportError(None, "timed out waiting for token refresh",
-                                                     path="/gettoken")
+                    raise errors.WeComTransportError(
+                        None, "timed out waiting for token refresh", path="/gettoken"
+                    )
                 await asyncio.sleep(0.1)
                 waited += 0.1
             try:
@@ -209,12 +220,18 @@ class WeComClient:
             token = str(data["access_token"])
             expires_at = self.clock.now() + timedelta(seconds=int(data.get("expires_in", 7200)))
             await self.tokens.save(token, expires_at)
-            log.info("fetched a new WeCom access token", extra={"expires_at": expires_at.isoformat()})
+            log.info(
+                "fetched a new WeCom access token", extra={"expires_at": expires_at.isoformat()}
+            )
             return token
 
     # -- transport ---------------------------------------------------------------------
     async def _request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One API call with busy/limit/transport retries; returns the body when errcode 0."""
@@ -222,16 +239,22 @@ class WeComClient:
         while True:
             attempt += 1
             try:
-                resp = await self.http.request(method, self.base_url + path, params=params, json=json)
+                resp = await self.http.request(
+                    method, self.base_url + path, params=params, json=json
+                )
                 if resp.status_code >= 500:
-                    raise httpx.HTTPStatusError(f"HTTP {resp.status_code}", request=resp.request,
-                                                response=resp)
+                    raise httpx.HTTPStatusError(
+                        f"HTTP {resp.status_code}", request=resp.request, response=resp
+                    )
                 data = resp.json()
             except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
                 if attempt >= self.retry.attempts:
-                    raise errors.WeComTransportError(None, f"{type(exc).__name__}: {exc}",
-                                                     path=path) from None
-                log.warning("WeCom transport error, retrying", extra={"path": path, "attempt": attempt})
+                    raise errors.WeComTransportError(
+                        None, f"{type(exc).__name__}: {exc}", path=path
+                    ) from None
+                log.warning(
+                    "WeCom transport error, retrying", extra={"path": path, "attempt": attempt}
+                )
                 await asyncio.sleep(self.retry.delay(attempt))
                 continue
             errcode = int(data.get("errcode", 0))
@@ -241,48 +264,69 @@ class WeComClient:
             if (errcode in errors.RATE_ERRCODES or errcode == errors.BUSY_ERRCODE) and (
                 attempt < self.retry.attempts
             ):
-                log.warning("WeCom busy or limited, backing off",
-                            extra={"path": path, "errcode": errcode, "errmsg": errmsg})
+                log.warning(
+                    "WeCom busy or limited, backing off",
+                    extra={"path": path, "errcode": errcode, "errmsg": errmsg},
+                )
                 await asyncio.sleep(self.retry.delay(attempt))
                 continue
             raise errors.error_for(errcode, errmsg, path)
 
     async def call(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """An authenticated call; a refused token is dropped and the call retried once."""
         token = await self.get_token()
         try:
-            return await self._request(method, path, params={**(params or {}), "access_token": token},
-                                       json=json)
+            return await self._request(
+                method, path, params={**(params or {}), "access_token": token}, json=json
+            )
         except errors.WeComTokenError as exc:
-            log.warning("WeCom refused the access token; fetching a new one",
-                        extra={"path": path, "errcode": exc.errcode})
+            log.warning(
+                "WeCom refused the access token; fetching a new one",
+                extra={"path": path, "errcode": exc.errcode},
+            )
             await self.tokens.drop(token)
             token = await self.get_token()
-            return await self._request(method, path, params={**(params or {}), "access_token": token},
-                                       json=json)
+            return await self._request(
+                method, path, params={**(params or {}), "access_token": token}, json=json
+            )
 
     # -- endpoints ---------------------------------------------------------------------
     async def send_message(
         self, touser: str, msgtype: str, body: dict[str, Any], *, duplicate_check_seconds: int = 0
     ) -> dict[str, Any]:
         """`message/send` of `msgtype` (text, markdown, textcard, template_card) to `touser`."""
-        payload: dict[str, Any] = {"touser": touser, "msgtype": msgtype, "agentid": self.agent_id,
-                                   msgtype: body}
+        payload: dict[str, Any] = {
+            "touser": touser,
+            "msgtype": msgtype,
+            "agentid": self.agent_id,
+            msgtype: body,
+        }
         if duplicate_check_seconds:
             payload["enable_duplicate_check"] = 1
             payload["duplicate_check_interval"] = duplicate_check_seconds
         return await self.call("POST", "/message/send", json=payload)
 
     async def update_template_card(
-        self, *, userids: list[str], response_code: str, replace_name: str | None = None,
+        self,
+        *,
+        userids: list[str],
+        response_code: str,
+        replace_name: str | None = None,
         template_card: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """`message/update_template_card`: relabel the button, or replace the whole card."""
-        payload: dict[str, Any] = {"userids": userids, "agentid": self.agent_id,
-                                   "response_code": response_code}
+        payload: dict[str, Any] = {
+            "userids": userids,
+            "agentid": self.agent_id,
+            "response_code": response_code,
+        }
         if template_card is not None:
             payload["template_card"] = template_card
         else:

@@ -50,8 +50,15 @@ def parse_xml(text: str | bytes) -> dict[str, Any]:
 
 # The fields that identify an event, in PROTOCOL.md's order; events carry no MsgId.
 EVENT_IDENTITY_FIELDS = (
-    "Event", "ChangeType", "UserID", "ExternalUserID", "FromUserName", "CreateTime",
-    "EventKey", "TaskId", "ResponseCode",
+    "Event",
+    "ChangeType",
+    "UserID",
+    "ExternalUserID",
+    "FromUserName",
+    "CreateTime",
+    "EventKey",
+    "TaskId",
+    "ResponseCode",
 )
 
 

@@ -9,17 +9,18 @@ acknowledgement; a row whose processing died is claimed again when its lease lap
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
 from bot.clock import Clock
@@ -29,6 +30,7 @@ from bot.wecom.models import InboxMessage
 from bot.work import backoff, due_rows
 
 log = logging.getLogger(__name__)
+_TABLE: sa.Table = InboxMessage.__table__  # type: ignore[attr-defined]
 
 MAX_ATTEMPTS = 5
 LEASE = timedelta(seconds=60)
@@ -38,7 +40,8 @@ class InboxHandlers(Protocol):
     """What the assistant provides to the inbox."""
 
     def instant_reply(self, session: Session, inbound: Inbound) -> str | None:
-        """Answer now (passive reply), writing any effects to `session`; None to defer."""
+        """For a message (never an event): the answer to give now as a passive reply, writing
+        any effects to `session`; None to defer the message to `handle`."""
         ...
 
     async def prepare(self, inbound: Inbound) -> object:
@@ -57,45 +60,67 @@ class Accepted:
     passive_reply: str | None
 
 
-def accept(session: Session, *, inbound: Inbound, handlers: InboxHandlers, clock: Clock) -> Accepted:
-    """Store `inbound` unless already stored; answer instantly when the handlers can."""
-    existing = session.exec(
-        select(InboxMessage).where(InboxMessage.dedupe_key == inbound.dedupe_key)
-    ).first()
-    if existing is not None:
-        return Accepted(existing.id or 0, True, existing.passive_reply)
+@functools.cache
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = _TABLE
+    return insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+
+
+def accept(
+    conn: Connection, *, inbound: Inbound, handlers: InboxHandlers, clock: Clock
+) -> Accepted:
+    """Store `inbound` unless already stored; answer instantly when the handlers can.
+
+    One INSERT .. ON CONFLICT DO NOTHING decides, under the unique dedupe key, whether this is
+    the first delivery: retries and concurrent deliveries of the same push find the first one.
+    Runs on a plain connection (the hot path); an ORM session on the same transaction is
+    opened only for an instant answer.
+    """
+    table = _TABLE
     now = clock.now()
-    row = InboxMessage(
-        dedupe_key=inbound.dedupe_key,
-        msg_type=inbound.msg_type,
-        event=inbound.event,
-        from_user=inbound.from_user,
-        plaintext=inbound.plaintext,
-        received_at=now,
-        next_attempt_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        # A concurrent delivery of the same push won the insert.
-        winner = session.exec(
-            select(InboxMessage).where(InboxMessage.dedupe_key == inbound.dedupe_key)
+    inserted = conn.execute(
+        _insert_ignoring_duplicates(conn.dialect.name),
+        {
+            "dedupe_key": inbound.dedupe_key,
+            "msg_type": inbound.msg_type,
+            "event": inbound.event,
+            "from_user": inbound.from_user,
+            "plaintext": inbound.plaintext,
+            "status": "pending",
+            "attempts": 0,
+            "received_at": now,
+            "next_attempt_at": now,
+        },
+    ).scalar_one_or_none()
+    if inserted is None:
+        first = conn.execute(
+            sa.select(table.c.id, table.c.passive_reply).where(
+                table.c.dedupe_key == inbound.dedupe_key
+            )
         ).one()
-        return Accepted(winner.id or 0, True, winner.passive_reply)
-    reply = handlers.instant_reply(session, inbound)
+        return Accepted(first.id, True, first.passive_reply)
+    if inbound.msg_type == "event":
+        return Accepted(inserted, False, None)
+    with Session(bind=conn, expire_on_commit=False) as session:
+        reply = handlers.instant_reply(session, inbound)
+        session.flush()
     if reply is not None:
-        row.passive_reply = reply
-        row.status = "done"
-        row.processed_at = now
-        session.add(row)
-    return Accepted(row.id or 0, False, reply)
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == inserted)
+            .values(passive_reply=reply, status="done", processed_at=now)
+        )
+    return Accepted(inserted, False, reply)
 
 
 def pending_count(session: Session) -> int:
-    stmt = select(sa.func.count()).select_from(InboxMessage).where(
-        InboxMessage.status.in_(("pending", "processing"))  # type: ignore[attr-defined]
+    stmt = (
+        select(sa.func.count())
+        .select_from(InboxMessage)
+        .where(
+            InboxMessage.status.in_(("pending", "processing"))  # type: ignore[attr-defined]
+        )
     )
     return int(session.exec(stmt).one())
 
@@ -126,7 +151,11 @@ class InboxProcessor:
         now = self.clock.now()
         with session_scope(self.engine) as session:
             rows = due_rows(
-                session, InboxMessage, now=now, active_status="processing", limit=self.batch,
+                session,
+                InboxMessage,
+                now=now,
+                active_status="processing",
+                limit=self.batch,
                 order_by=[InboxMessage.id],
             )
             for row in rows:
@@ -157,7 +186,9 @@ class InboxProcessor:
             row.lease_until = None
             if row.attempts >= MAX_ATTEMPTS:
                 row.status = "failed"
-                log.error("inbox message failed for good", extra={"inbox_id": row_id, "error": error})
+                log.error(
+                    "inbox message failed for good", extra={"inbox_id": row_id, "error": error}
+                )
             else:
                 row.status = "pending"
                 row.next_attempt_at = self.clock.now() + backoff(row.attempts, base=2, cap=300)

@@ -19,14 +19,27 @@ from bot.wecom.sandbox import Sandbox
 from tests.conftest import app_settings, make_runtime
 
 
-def queue(rt: Runtime, recipient: str, n: int, *, priority: int = 2, prefix: str = "m",
-          msg_type: str = "text", payload: dict[str, Any] | None = None) -> None:
+def queue(
+    rt: Runtime,
+    recipient: str,
+    n: int,
+    *,
+    priority: int = 2,
+    prefix: str = "m",
+    msg_type: str = "text",
+    payload: dict[str, Any] | None = None,
+) -> None:
     with session_scope(rt.engine) as s:
         for i in range(n):
             outbox_service.enqueue(
-                s, clock=rt.clock, natural_key=f"{prefix}-{recipient}-{i}", recipient=recipient,
-                msg_type=msg_type, payload=payload or cards.text(f"{prefix} 第{i}条"),
-                priority=priority)
+                s,
+                clock=rt.clock,
+                natural_key=f"{prefix}-{recipient}-{i}",
+                recipient=recipient,
+                msg_type=msg_type,
+                payload=payload or cards.text(f"{prefix} 第{i}条"),
+                priority=priority,
+            )
 
 
 def rows(engine: Engine) -> list[OutboxMessage]:
@@ -80,15 +93,17 @@ async def test_hourly_budget_holds_until_the_hour_frees(
     await rt.aclose()
 
 
-async def test_sandbox_drops_what_a_budgetless_sender_would_fire(runtime: Runtime,
-                                                                 sandbox: Sandbox) -> None:
+async def test_sandbox_drops_what_a_budgetless_sender_would_fire(
+    runtime: Runtime, sandbox: Sandbox
+) -> None:
     for i in range(32):
         await runtime.client.send_message("zhaolei", "text", cards.text(f"{i}"))
     assert len(sandbox.inbox("zhaolei")) == 30 and len(sandbox.dropped) == 2
 
 
-async def test_failed_sends_are_retried_with_backoff(runtime: Runtime, sandbox: Sandbox,
-                                                     clock: FakeClock, engine: Engine) -> None:
+async def test_failed_sends_are_retried_with_backoff(
+    runtime: Runtime, sandbox: Sandbox, clock: FakeClock, engine: Engine
+) -> None:
     sandbox.inject("/message/send", 45009, times=4)  # outlasts the client's own retries once
     queue(runtime, "wangfang", 1)
     report = await runtime.dispatcher.drain()
@@ -139,8 +154,9 @@ async def test_invalid_secret_pauses_sending_and_keeps_every_message(
 async def test_a_card_whose_send_outcome_was_lost_is_not_sent_twice(
     runtime: Runtime, sandbox: Sandbox, clock: FakeClock, engine: Engine
 ) -> None:
-    card = cards.button_card(task_id="mot-m46-1", title="大额资金转出提醒",
-                             buttons=[cards.Button("已联系", "k")])
+    card = cards.button_card(
+        task_id="mot-m46-1", title="大额资金转出提醒", buttons=[cards.Button("已联系", "k")]
+    )
     queue(runtime, "wangfang", 1, msg_type="template_card", payload=card)
     # A dispatcher claims and sends, then dies before recording the outcome.
     [claimed], _ = runtime.dispatcher._claim()

@@ -25,9 +25,14 @@ async def test_three_dispatchers_send_each_message_once_within_budget(
     with session_scope(engines[0]) as s:
         for userid in advisors:
             for i in range(40):
-                outbox_service.enqueue(s, clock=clock, natural_key=f"{userid}-{i}",
-                                       recipient=userid, msg_type="text",
-                                       payload=cards.text(f"{userid}#{i}"))
+                outbox_service.enqueue(
+                    s,
+                    clock=clock,
+                    natural_key=f"{userid}-{i}",
+                    recipient=userid,
+                    msg_type="text",
+                    payload=cards.text(f"{userid}#{i}"),
+                )
     for rt in runtimes:
         rt.dispatcher.batch = 7  # small batches: many interleaved claims
     await asyncio.gather(*(rt.dispatcher.drain() for rt in runtimes))

@@ -14,8 +14,9 @@ from tests.conftest import VECTORS
 
 def crypto_for(name: str) -> CallbackCrypto:
     v = VECTORS[name]
-    return CallbackCrypto(token=v["token"], encoding_aes_key=v["encoding_aes_key"],
-                          corp_id=v["corp_id"])
+    return CallbackCrypto(
+        token=v["token"], encoding_aes_key=v["encoding_aes_key"], corp_id=v["corp_id"]
+    )
 
 
 @pytest.mark.parametrize("name", ["tencent_doc_classic", "wechatpy_tests"])
@@ -30,20 +31,23 @@ def test_url_encoded_echostr_fails_until_decoded() -> None:
     v = VECTORS["tencent_doc_classic"]["verify"]
     with pytest.raises(BadSignature):
         crypto_for("tencent_doc_classic").verify_url(
-            v["msg_signature"], v["timestamp"], v["nonce"], v["echostr_urlencoded"])
+            v["msg_signature"], v["timestamp"], v["nonce"], v["echostr_urlencoded"]
+        )
 
 
 def test_push_decryption_vector_tencent() -> None:
     v = VECTORS["tencent_doc_classic"]["post"]
     plain = crypto_for("tencent_doc_classic").decrypt_push(
-        v["msg_signature"], v["timestamp"], v["nonce"], v["encrypt"])
+        v["msg_signature"], v["timestamp"], v["nonce"], v["encrypt"]
+    )
     assert plain == v["expected_plain"]
 
 
 def test_push_decryption_vector_wechatpy() -> None:
     v = VECTORS["wechatpy_tests"]["post"]
     plain = crypto_for("wechatpy_tests").decrypt_push(
-        v["msg_signature"], v["timestamp"], v["nonce"], v["encrypt"])
+        v["msg_signature"], v["timestamp"], v["nonce"], v["encrypt"]
+    )
     assert "<FromUserName><![CDATA[messense]]></FromUserName>" in plain
 
 
@@ -51,8 +55,9 @@ def test_deterministic_encryption_and_signature_vector() -> None:
     v = VECTORS["wechatpy_tests"]["deterministic_encrypt"]
     crypto = crypto_for("wechatpy_tests")
     plaintext = crypto.decrypt(v["expected_encrypt"])
-    encrypt, sig = crypto.encrypt_reply(plaintext, nonce=v["nonce"], timestamp=v["timestamp"],
-                                        random16=v["random16"])
+    encrypt, sig = crypto.encrypt_reply(
+        plaintext, nonce=v["nonce"], timestamp=v["timestamp"], random16=v["random16"]
+    )
     assert encrypt == v["expected_encrypt"]
     assert sig == v["expected_signature"]
 
@@ -66,13 +71,15 @@ def test_tampered_signature_is_refused() -> None:
     v = VECTORS["tencent_doc_classic"]["post"]
     with pytest.raises(BadSignature):
         crypto_for("tencent_doc_classic").decrypt_push(
-            "0" * 40, v["timestamp"], v["nonce"], v["encrypt"])
+            "0" * 40, v["timestamp"], v["nonce"], v["encrypt"]
+        )
 
 
 def test_message_for_another_corp_is_refused() -> None:
     v = VECTORS["tencent_doc_classic"]
-    other = CallbackCrypto(token=v["token"], encoding_aes_key=v["encoding_aes_key"],
-                           corp_id="wwSomeoneElse")
+    other = CallbackCrypto(
+        token=v["token"], encoding_aes_key=v["encoding_aes_key"], corp_id="wwSomeoneElse"
+    )
     with pytest.raises(WrongReceiver):
         crypto_for("tencent_doc_classic").decrypt(other.encrypt("<xml/>"))
 

@@ -25,12 +25,16 @@ CLASSIC = VECTORS["tencent_doc_classic"]
 async def classic_bot(engine: Engine, sandbox: Sandbox):  # type: ignore[no-untyped-def]
     """The bot configured with Tencent's documentation credentials, its clock at the sample's."""
     clock = FakeClock(datetime.fromtimestamp(int(CLASSIC["verify"]["timestamp"]), UTC))
-    settings = app_settings(wecom_corp_id=CLASSIC["corp_id"], wecom_token=CLASSIC["token"],
-                            wecom_encoding_aes_key=CLASSIC["encoding_aes_key"])
+    settings = app_settings(
+        wecom_corp_id=CLASSIC["corp_id"],
+        wecom_token=CLASSIC["token"],
+        wecom_encoding_aes_key=CLASSIC["encoding_aes_key"],
+    )
     rt = await make_runtime(engine, sandbox, clock, settings=settings)
     app = create_app(rt, run_workers=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://bot") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bot"
+    ) as http:
         yield rt, clock, http
     await rt.aclose()
 
@@ -38,8 +42,10 @@ async def classic_bot(engine: Engine, sandbox: Sandbox):  # type: ignore[no-unty
 async def test_url_verification_with_tencents_sample(classic_bot) -> None:  # type: ignore[no-untyped-def]
     _, _, http = classic_bot
     v = CLASSIC["verify"]
-    query = (f"msg_signature={v['msg_signature']}&timestamp={v['timestamp']}&nonce={v['nonce']}"
-             f"&echostr={v['echostr_urlencoded']}")
+    query = (
+        f"msg_signature={v['msg_signature']}&timestamp={v['timestamp']}&nonce={v['nonce']}"
+        f"&echostr={v['echostr_urlencoded']}"
+    )
     resp = await http.get(f"/wecom/callback?{query}")
     assert resp.status_code == 200
     assert resp.text == v["expected_plain"]
@@ -49,11 +55,19 @@ async def test_tencents_sample_push_is_stored_and_answered(classic_bot, engine: 
     rt, clock, http = classic_bot
     v = CLASSIC["post"]
     clock.advance(int(v["timestamp"]) - clock.now().timestamp())
-    body = (f"<xml><ToUserName><![CDATA[{CLASSIC['corp_id']}]]></ToUserName>"
-            f"<Encrypt><![CDATA[{v['encrypt']}]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>")
-    resp = await http.post("/wecom/callback", params={
-        "msg_signature": v["msg_signature"], "timestamp": v["timestamp"], "nonce": v["nonce"]},
-        content=body)
+    body = (
+        f"<xml><ToUserName><![CDATA[{CLASSIC['corp_id']}]]></ToUserName>"
+        f"<Encrypt><![CDATA[{v['encrypt']}]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>"
+    )
+    resp = await http.post(
+        "/wecom/callback",
+        params={
+            "msg_signature": v["msg_signature"],
+            "timestamp": v["timestamp"],
+            "nonce": v["nonce"],
+        },
+        content=body,
+    )
     assert resp.status_code == 200
     assert "<Encrypt>" in resp.text  # "hello" is no command: an instant, encrypted answer
     with Session(engine) as s:
@@ -80,42 +94,66 @@ def _bad_requests(wecom: CallbackSender) -> dict[str, tuple[dict[str, str], byte
     params, body = wecom.envelope(good_plain)
     forged = dict(params, msg_signature="f" * 40)
     stale_params, stale_body = wecom.envelope(
-        good_plain, timestamp=int(wecom.sandbox.clock.now().timestamp()) - 3600)
+        good_plain, timestamp=int(wecom.sandbox.clock.now().timestamp()) - 3600
+    )
     other_corp = CallbackSender.__new__(CallbackSender)
     other_corp.__dict__.update(wecom.__dict__)
     from bot.wecom.crypto import CallbackCrypto
-    other_corp.crypto = CallbackCrypto(token=wecom.sandbox.token,
-                                       encoding_aes_key=wecom.sandbox.encoding_aes_key,
-                                       corp_id="wwAnotherCorp")
+
+    other_corp.crypto = CallbackCrypto(
+        token=wecom.sandbox.token,
+        encoding_aes_key=wecom.sandbox.encoding_aes_key,
+        corp_id="wwAnotherCorp",
+    )
     wrong_params, wrong_body = other_corp.envelope(good_plain)
-    no_type_params, no_type_body = wecom.envelope(good_plain.replace(
-        "<MsgType><![CDATA[text]]></MsgType>", ""))
-    entity_plain = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaa">]>'
-                    "<xml><ToUserName>x</ToUserName></xml>")
+    no_type_params, no_type_body = wecom.envelope(
+        good_plain.replace("<MsgType><![CDATA[text]]></MsgType>", "")
+    )
+    entity_plain = (
+        '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaa">]>'
+        "<xml><ToUserName>x</ToUserName></xml>"
+    )
     inner_dtd_params, inner_dtd_body = wecom.envelope(entity_plain)
-    dtd_body = ('<!DOCTYPE xml [<!ENTITY boom "boom">]><xml><Encrypt>&boom;</Encrypt></xml>')
+    dtd_body = '<!DOCTYPE xml [<!ENTITY boom "boom">]><xml><Encrypt>&boom;</Encrypt></xml>'
     return {
         "bad signature": (forged, body.encode(), 403, "bad_signature"),
         "wrong corp id": (wrong_params, wrong_body.encode(), 403, "wrong_corp_id"),
         "stale timestamp": (stale_params, stale_body.encode(), 400, "stale_timestamp"),
-        "body over 64 KiB": (params, b"<xml>" + b" " * (65 * 1024) + b"</xml>", 413,
-                             "body_too_large"),
+        "body over 64 KiB": (
+            params,
+            b"<xml>" + b" " * (65 * 1024) + b"</xml>",
+            413,
+            "body_too_large",
+        ),
         "outer DTD and entity": (params, dtd_body.encode(), 400, "unsafe_xml"),
         "inner DTD and entity": (inner_dtd_params, inner_dtd_body.encode(), 400, "unsafe_xml"),
-        "missing Encrypt": (params, b"<xml><ToUserName>x</ToUserName></xml>", 400,
-                            "missing_field"),
-        "missing nonce": ({k: v for k, v in params.items() if k != "nonce"}, body.encode(), 400,
-                          "missing_field"),
+        "missing Encrypt": (params, b"<xml><ToUserName>x</ToUserName></xml>", 400, "missing_field"),
+        "missing nonce": (
+            {k: v for k, v in params.items() if k != "nonce"},
+            body.encode(),
+            400,
+            "missing_field",
+        ),
         "missing MsgType": (no_type_params, no_type_body.encode(), 400, "missing_field"),
         "not XML": (params, b"hello", 400, "bad_xml"),
     }
 
 
-@pytest.mark.parametrize("case", [
-    "bad signature", "wrong corp id", "stale timestamp", "body over 64 KiB",
-    "outer DTD and entity", "inner DTD and entity", "missing Encrypt", "missing nonce",
-    "missing MsgType", "not XML",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bad signature",
+        "wrong corp id",
+        "stale timestamp",
+        "body over 64 KiB",
+        "outer DTD and entity",
+        "inner DTD and entity",
+        "missing Encrypt",
+        "missing nonce",
+        "missing MsgType",
+        "not XML",
+    ],
+)
 async def test_bad_callback_is_refused_and_changes_nothing(
     case: str, wecom: CallbackSender, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -132,9 +170,15 @@ async def test_bad_callback_is_refused_and_changes_nothing(
 
 
 async def test_forged_url_verification_is_refused(wecom: CallbackSender) -> None:
-    resp = await wecom.http.get(wecom.url, params={"msg_signature": "0" * 40, "timestamp":
-                                str(int(wecom.sandbox.clock.now().timestamp())),
-                                "nonce": "1", "echostr": "abc"})
+    resp = await wecom.http.get(
+        wecom.url,
+        params={
+            "msg_signature": "0" * 40,
+            "timestamp": str(int(wecom.sandbox.clock.now().timestamp())),
+            "nonce": "1",
+            "echostr": "abc",
+        },
+    )
     assert resp.status_code == 403
 
 
@@ -149,7 +193,8 @@ async def test_a_push_delivered_three_times_has_one_effect(
         assert len(s.exec(select(InboxMessage)).all()) == 1
         logged = s.exec(select(FollowUp)).all()
     assert [(f.advisor_userid, f.task_id, f.outcome) for f in logged] == [
-        ("wangfang", "task-1", "contacted")]
+        ("wangfang", "task-1", "contacted")
+    ]
     assert sandbox.calls["/message/update_template_card"] == 1
 
 
@@ -174,8 +219,9 @@ async def test_push_survives_a_crash_between_acknowledgement_and_handling(
     sandbox.add_external_contact("wmZhang", name="张伟", follow_user=[{"userid": "wangfang"}])
     first = await make_runtime(engine, sandbox, clock)
     app = create_app(first, run_workers=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://bot") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bot"
+    ) as http:
         wecom = CallbackSender(sandbox, http, "http://bot/wecom/callback")
         result = await wecom.add_external_contact("wangfang", "wmZhang", state="cust_1")
         assert result.status_code == 200
@@ -202,10 +248,13 @@ async def test_pending_pushes_are_processed_after_a_restart(
 ) -> None:
     sandbox.add_external_contact("wmLiu", name="刘洋", follow_user=[{"userid": "lijun"}])
     first = await make_runtime(engine, sandbox, clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(
-            app=create_app(first, run_workers=False)), base_url="http://bot") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(first, run_workers=False)),
+        base_url="http://bot",
+    ) as http:
         await CallbackSender(sandbox, http, "http://bot/wecom/callback").add_external_contact(
-            "lijun", "wmLiu")
+            "lijun", "wmLiu"
+        )
     await first.aclose()  # killed before its worker ever looked at the inbox
     restarted = await make_runtime(engine, sandbox, clock)
     await restarted.run_until_idle()

@@ -51,18 +51,26 @@ def create_sandbox_app(sandbox: Sandbox) -> FastAPI:
 
     @app.get("/cgi-bin/externalcontact/get")
     def external_contact(
-        access_token: str | None = None, external_userid: str | None = None,
+        access_token: str | None = None,
+        external_userid: str | None = None,
         cursor: str | None = None,
     ) -> JSONResponse:
         return JSONResponse(sandbox.get_external_contact(access_token, external_userid, cursor))
 
     @app.get("/api/inbox/{userid}")
     def inbox_json(userid: str) -> JSONResponse:
-        return JSONResponse([
-            {"msgid": d.msgid, "msgtype": d.msgtype, "body": d.body, "at": d.at.isoformat(),
-             "button_label": d.button_label}
-            for d in sandbox.inbox(userid)
-        ])
+        return JSONResponse(
+            [
+                {
+                    "msgid": d.msgid,
+                    "msgtype": d.msgtype,
+                    "body": d.body,
+                    "at": d.at.isoformat(),
+                    "button_label": d.button_label,
+                }
+                for d in sandbox.inbox(userid)
+            ]
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def inbox_page() -> HTMLResponse:

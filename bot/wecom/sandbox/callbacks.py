@@ -37,20 +37,24 @@ class CallbackSender:
         self.sandbox = sandbox
         self.http = http
         self.url = url
-        self.crypto = CallbackCrypto(token=sandbox.token, encoding_aes_key=sandbox.encoding_aes_key,
-                                     corp_id=sandbox.corp_id)
+        self.crypto = CallbackCrypto(
+            token=sandbox.token, encoding_aes_key=sandbox.encoding_aes_key, corp_id=sandbox.corp_id
+        )
 
     def _now(self) -> int:
         return int(self.sandbox.clock.now().timestamp())
 
-    def envelope(self, plaintext: str, *, timestamp: int | None = None,
-                 nonce: str | None = None) -> tuple[dict[str, str], str]:
+    def envelope(
+        self, plaintext: str, *, timestamp: int | None = None, nonce: str | None = None
+    ) -> tuple[dict[str, str], str]:
         """(query params, body) for one encrypted push, exactly as WeCom sends it."""
         ts, nonce = str(timestamp or self._now()), nonce or secrets.token_hex(5)
         encrypt, sig = self.crypto.encrypt_reply(plaintext, nonce=nonce, timestamp=ts)
-        body = (f"<xml><ToUserName><![CDATA[{self.sandbox.corp_id}]]></ToUserName>"
-                f"<Encrypt><![CDATA[{encrypt}]]></Encrypt>"
-                f"<AgentID><![CDATA[{self.sandbox.agent_id}]]></AgentID></xml>")
+        body = (
+            f"<xml><ToUserName><![CDATA[{self.sandbox.corp_id}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+            f"<AgentID><![CDATA[{self.sandbox.agent_id}]]></AgentID></xml>"
+        )
         return {"msg_signature": sig, "timestamp": ts, "nonce": nonce}, body
 
     async def post(self, plaintext: str) -> CallbackResult:
@@ -62,8 +66,9 @@ class CallbackSender:
         if resp.status_code != 200 or not resp.text.strip():
             return None
         outer = parse_xml(resp.text)
-        self.crypto.check_signature(outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"],
-                                    outer["Encrypt"])
+        self.crypto.check_signature(
+            outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"], outer["Encrypt"]
+        )
         inner = parse_xml(self.crypto.decrypt(outer["Encrypt"]))
         return str(inner.get("Content", ""))
 
@@ -71,49 +76,72 @@ class CallbackSender:
         echo_plain = str(secrets.randbelow(10**19))
         ts, nonce = str(self._now()), secrets.token_hex(5)
         echostr, sig = self.crypto.encrypt_reply(echo_plain, nonce=nonce, timestamp=ts)
-        return await self.http.get(self.url, params={"msg_signature": sig, "timestamp": ts,
-                                                     "nonce": nonce, "echostr": echostr})
+        return await self.http.get(
+            self.url,
+            params={"msg_signature": sig, "timestamp": ts, "nonce": nonce, "echostr": echostr},
+        )
 
     # -- what members and customers do --------------------------------------------------
     def text_xml(self, userid: str, content: str, msgid: int | None = None) -> str:
-        return _xml({
-            "ToUserName": self.sandbox.corp_id, "FromUserName": userid, "CreateTime": self._now(),
-            "MsgType": "text", "Content": content,
-            "MsgId": msgid or secrets.randbelow(2**63), "AgentID": self.sandbox.agent_id,
-        })
+        return _xml(
+            {
+                "ToUserName": self.sandbox.corp_id,
+                "FromUserName": userid,
+                "CreateTime": self._now(),
+                "MsgType": "text",
+                "Content": content,
+                "MsgId": msgid or secrets.randbelow(2**63),
+                "AgentID": self.sandbox.agent_id,
+            }
+        )
 
     async def send_text(self, userid: str, content: str) -> CallbackResult:
         """The member types `content` into the app's chat."""
         return await self.post(self.text_xml(userid, content))
 
     def click_xml(self, userid: str, task_id: str, key: str) -> str:
-        return _xml({
-            "ToUserName": self.sandbox.corp_id, "FromUserName": userid, "CreateTime": self._now(),
-            "MsgType": "event", "Event": "template_card_event", "EventKey": key,
-            "TaskId": task_id, "CardType": "button_interaction",
-            "ResponseCode": self.sandbox.issue_click_code(userid, task_id),
-            "AgentID": self.sandbox.agent_id,
-        })
+        return _xml(
+            {
+                "ToUserName": self.sandbox.corp_id,
+                "FromUserName": userid,
+                "CreateTime": self._now(),
+                "MsgType": "event",
+                "Event": "template_card_event",
+                "EventKey": key,
+                "TaskId": task_id,
+                "CardType": "button_interaction",
+                "ResponseCode": self.sandbox.issue_click_code(userid, task_id),
+                "AgentID": self.sandbox.agent_id,
+            }
+        )
 
     async def click_button(self, userid: str, task_id: str, key: str) -> CallbackResult:
         """The member taps the button `key` on the card `task_id`."""
         return await self.post(self.click_xml(userid, task_id, key))
 
-    def contact_event_xml(self, change_type: str, userid: str, external_userid: str,
-                          **extra: str) -> str:
+    def contact_event_xml(
+        self, change_type: str, userid: str, external_userid: str, **extra: str
+    ) -> str:
         fields: dict[str, str | int] = {
-            "ToUserName": self.sandbox.corp_id, "FromUserName": "sys", "CreateTime": self._now(),
-            "MsgType": "event", "Event": "change_external_contact", "ChangeType": change_type,
-            "UserID": userid, "ExternalUserID": external_userid,
+            "ToUserName": self.sandbox.corp_id,
+            "FromUserName": "sys",
+            "CreateTime": self._now(),
+            "MsgType": "event",
+            "Event": "change_external_contact",
+            "ChangeType": change_type,
+            "UserID": userid,
+            "ExternalUserID": external_userid,
         }
         fields.update(extra)
         return _xml(fields)
 
-    async def add_external_contact(self, userid: str, external_userid: str, *, state: str = "",
-                                   welcome_code: str | None = None) -> CallbackResult:
+    async def add_external_contact(
+        self, userid: str, external_userid: str, *, state: str = "", welcome_code: str | None = None
+    ) -> CallbackResult:
         """A customer adds the member (e.g. by scanning a contact-me QR code with `state`)."""
         extra = {"WelcomeCode": welcome_code or secrets.token_hex(8)}
         if state:
             extra["State"] = state
-        return await self.post(self.contact_event_xml("add_external_contact", userid,
-                                                      external_userid, **extra))
+        return await self.post(
+            self.contact_event_xml("add_external_contact", userid, external_userid, **extra)
+        )

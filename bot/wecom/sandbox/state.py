@@ -50,8 +50,9 @@ class Delivered:
         if self.msgtype == "textcard":
             return f"[卡片] {self.body.get('title')}\n{self.body.get('description')}"
         title = self.body.get("main_title", {}).get("title", "")
-        rows = "; ".join(f"{r['keyname']}：{r['value']}"
-                         for r in self.body.get("horizontal_content_list", []))
+        rows = "; ".join(
+            f"{r['keyname']}：{r['value']}" for r in self.body.get("horizontal_content_list", [])
+        )
         buttons = " / ".join(b["text"] for b in self.body.get("button_list", []))
         state = f"（按钮已更新为「{self.button_label}」）" if self.button_label else ""
         return f"[模板卡片] {title} {rows} 按钮：{buttons}{state}".strip()
@@ -95,12 +96,20 @@ class Sandbox:
         self.members[userid] = name
 
     def add_external_contact(
-        self, external_userid: str, *, name: str, follow_user: list[dict[str, Any]],
+        self,
+        external_userid: str,
+        *,
+        name: str,
+        follow_user: list[dict[str, Any]],
         gender: int = 0,
     ) -> None:
         self.external_contacts[external_userid] = {
-            "external_contact": {"external_userid": external_userid, "name": name, "type": 1,
-                                 "gender": gender},
+            "external_contact": {
+                "external_userid": external_userid,
+                "name": name,
+                "type": 1,
+                "gender": gender,
+            },
             "follow_user": follow_user,
         }
 
@@ -163,7 +172,10 @@ class Sandbox:
             if len(str(content).encode()) > cards.TEXT_MAX_BYTES:
                 return err(40058, "content exceed max length 2048 bytes")
         elif msgtype == "textcard":
-            for name, limit in (("title", cards.TEXTCARD_TITLE), ("description", cards.TEXTCARD_DESC)):
+            for name, limit in (
+                ("title", cards.TEXTCARD_TITLE),
+                ("description", cards.TEXTCARD_DESC),
+            ):
                 if not body.get(name) or len(str(body[name])) > limit:
                     return err(40058, f"textcard.{name} missing or too long")
         elif msgtype == "template_card":
@@ -185,15 +197,21 @@ class Sandbox:
         if len(set(keys)) != len(keys) or any(not k or len(k.encode()) > 1024 for k in keys):
             return err(40058, "button key invalid or duplicated")
         title = card.get("main_title", {})
-        limits = [(title.get("title", ""), cards.TITLE), (title.get("desc", ""), cards.TITLE_DESC),
-                  (card.get("sub_title_text", ""), cards.SUB_TITLE),
-                  (card.get("source", {}).get("desc", ""), cards.SOURCE_DESC)]
+        limits = [
+            (title.get("title", ""), cards.TITLE),
+            (title.get("desc", ""), cards.TITLE_DESC),
+            (card.get("sub_title_text", ""), cards.SUB_TITLE),
+            (card.get("source", {}).get("desc", ""), cards.SOURCE_DESC),
+        ]
         limits += [(b.get("text", ""), cards.BUTTON_TEXT) for b in buttons]
         rows = card.get("horizontal_content_list", [])
         if len(rows) > cards.MAX_ROWS:
             return err(40058, "horizontal_content_list too long")
         for row in rows:
-            limits += [(row.get("keyname", ""), cards.ROW_KEY), (row.get("value", ""), cards.ROW_VALUE)]
+            limits += [
+                (row.get("keyname", ""), cards.ROW_KEY),
+                (row.get("value", ""), cards.ROW_VALUE),
+            ]
         if any(len(str(text)) > limit for text, limit in limits):
             return err(40058, "template_card field exceeds its length limit")
         return None
@@ -208,7 +226,9 @@ class Sandbox:
         since = self.clock.now() - timedelta(seconds=interval)
         key = json.dumps(body, sort_keys=True, ensure_ascii=False)
         return any(
-            d.touser == userid and d.msgtype == msgtype and d.at > since
+            d.touser == userid
+            and d.msgtype == msgtype
+            and d.at > since
             and json.dumps(d.body, sort_keys=True, ensure_ascii=False) == key
             for d in self.delivered
         )
@@ -230,6 +250,7 @@ class Sandbox:
             body = payload.get(msgtype)
             if problem := self._validate_body(msgtype, body):
                 return problem
+            assert isinstance(body, dict)
             users = [u for u in str(payload.get("touser") or "").split("|") if u]
             if len(users) > 1000:
                 return err(40058, "touser exceeds 1000")
@@ -262,8 +283,12 @@ class Sandbox:
 
     def _issue_code(self, userid: str, task_id: str, now: datetime) -> str:
         code = secrets.token_urlsafe(24)
-        self.response_codes[code] = {"userid": userid, "task_id": task_id, "issued": now,
-                                     "used": False}
+        self.response_codes[code] = {
+            "userid": userid,
+            "task_id": task_id,
+            "issued": now,
+            "used": False,
+        }
         return code
 
     def issue_click_code(self, userid: str, task_id: str) -> str:
@@ -283,7 +308,11 @@ class Sandbox:
             if payload.get("agentid") != self.agent_id:
                 return err(40056, "invalid agentid")
             code = self.response_codes.get(str(payload.get("response_code")))
-            if code is None or code["used"] or self.clock.now() - code["issued"] > RESPONSE_CODE_TTL:
+            if (
+                code is None
+                or code["used"]
+                or self.clock.now() - code["issued"] > RESPONSE_CODE_TTL
+            ):
                 return err(40058, "invalid response_code")
             code["used"] = True
             label = (payload.get("button") or {}).get("replace_name")
@@ -311,5 +340,8 @@ class Sandbox:
             follow = contact["follow_user"]
             page = follow[start : start + self.follow_user_page]
             nxt = start + self.follow_user_page
-            return ok(external_contact=contact["external_contact"], follow_user=page,
-                      next_cursor=str(nxt) if nxt < len(follow) else "")
+            return ok(
+                external_contact=contact["external_contact"],
+                follow_user=page,
+                next_cursor=str(nxt) if nxt < len(follow) else "",
+            )
