@@ -40,7 +40,7 @@ def test_a_live_server_needs_every_wecom_variable() -> None:
 
 
 def test_embedded_default_is_a_sqlite_file_in_the_data_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = load_settings(bot_data_dir=tmp_path)
+    settings = load_settings(bot_data_dir=tmp_path, database_url=None)
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'advisor-bot.db'}"
     assert load_settings(database_url="postgres://u@h/db").effective_database_url == (
         "postgresql+psycopg://u@h/db"
