@@ -104,6 +104,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """Serve the WeCom sandbox alone, with the app credentials from the environment."""
+    import uvicorn
+
+    from bot.demo import ADVISORS, CUSTOMERS, demo_sandbox
+    from bot.wecom.sandbox import create_sandbox_app
+
+    settings = load_settings()
+    settings.require_wecom()
+    assert settings.wecom_secret and settings.wecom_token and settings.wecom_encoding_aes_key
+    sandbox = demo_sandbox(
+        {
+            "corp_id": settings.wecom_corp_id or "",
+            "agent_id": str(settings.wecom_agent_id),
+            "secret": settings.wecom_secret.get_secret_value(),
+            "token": settings.wecom_token.get_secret_value(),
+            "aes_key": settings.wecom_encoding_aes_key.get_secret_value(),
+        }
+    )
+    logs.configure(settings.bot_log_level, settings.secret_values())
+    print(
+        f"WeCom sandbox: members {', '.join(ADVISORS)}; external contacts "
+        f"{', '.join(c[0] for c in CUSTOMERS)}; API base http://{args.host}:{args.port}/cgi-bin"
+    )
+    app = create_sandbox_app(sandbox, callback_url=args.callback_url)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advisor-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -130,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default=None, help="keep the demo database here")
     demo.add_argument("--verbose", action="store_true", help="show the bot's JSON logs")
     demo.set_defaults(func=cmd_demo)
+
+    sandbox = sub.add_parser("sandbox", help="serve the local WeCom sandbox on its own port")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8701)
+    sandbox.add_argument(
+        "--callback-url", default=None, help="the bot's /wecom/callback URL, to post pushes to it"
+    )
+    sandbox.set_defaults(func=cmd_sandbox)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

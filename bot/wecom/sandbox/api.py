@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bot.wecom.sandbox.callbacks import CallbackResult, CallbackSender
 from bot.wecom.sandbox.state import Sandbox, err
 
 _templates = Environment(
@@ -25,9 +27,13 @@ async def _json(request: Request) -> Any:
         return None
 
 
-def create_sandbox_app(sandbox: Sandbox) -> FastAPI:
+def create_sandbox_app(sandbox: Sandbox, *, callback_url: str | None = None) -> FastAPI:
+    """The sandbox's HTTP face. With `callback_url`, `POST /api/callback/{kind}` also plays
+    WeCom's side: it encrypts a push and posts it to the bot at that URL."""
     app = FastAPI(title="WeCom sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sandbox
+    if callback_url:
+        _add_callback_routes(app, sandbox, callback_url)
 
     @app.get("/cgi-bin/gettoken")
     def gettoken(corpid: str | None = None, corpsecret: str | None = None) -> JSONResponse:
@@ -84,3 +90,46 @@ def create_sandbox_app(sandbox: Sandbox) -> FastAPI:
         return HTMLResponse(html)
 
     return app
+
+
+def _add_callback_routes(app: FastAPI, sandbox: Sandbox, callback_url: str) -> None:
+    sender = CallbackSender(sandbox, httpx.AsyncClient(timeout=10), callback_url)
+
+    async def report(result: CallbackResult) -> JSONResponse:
+        return JSONResponse(
+            {
+                "bot_status": result.status_code,
+                "reply": result.reply,
+                "body": None if result.reply else result.body,
+            }
+        )
+
+    @app.post("/api/callback/text")
+    async def text(request: Request) -> JSONResponse:
+        """`{"userid": "...", "content": "..."}`: the member types into the app's chat."""
+        data = await _json(request) or {}
+        return await report(
+            await sender.send_text(str(data.get("userid")), str(data.get("content", "")))
+        )
+
+    @app.post("/api/callback/click")
+    async def click(request: Request) -> JSONResponse:
+        """`{"userid", "task_id", "key"}`: the member taps a card button."""
+        data = await _json(request) or {}
+        return await report(
+            await sender.click_button(
+                str(data.get("userid")), str(data.get("task_id")), str(data.get("key"))
+            )
+        )
+
+    @app.post("/api/callback/add_contact")
+    async def add_contact(request: Request) -> JSONResponse:
+        """`{"userid", "external_userid", "state"?}`: a customer adds the member."""
+        data = await _json(request) or {}
+        return await report(
+            await sender.add_external_contact(
+                str(data.get("userid")),
+                str(data.get("external_userid")),
+                state=str(data.get("state") or ""),
+            )
+        )
