@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import httpx
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +22,7 @@ from bot.assistant.handlers import AssistantHandlers
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import session_scope
+from bot.hq import router as hq_router
 from bot.metrics import Metrics
 from bot.outbox import service as outbox_service
 from bot.outbox.budget import SendBudget
@@ -188,7 +190,30 @@ def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.include_router(gateway.router)
+    app.include_router(hq_router.router)
     app.add_middleware(RequestIdMiddleware)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "请求体"
+        log.warning("request refused", extra={"path": request.url.path, "detail": str(first)})
+        return JSONResponse(
+            {"error": "invalid_request", "message": f"请求格式不正确（{where}）：应为 JSON"},
+            status_code=400,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code >= 400:
+            log.warning(
+                "request refused", extra={"path": request.url.path, "status": exc.status_code}
+            )
+        return JSONResponse(
+            {"error": "http_" + str(exc.status_code), "message": exc.detail},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -133,6 +133,49 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Import a feed file; exit 1 when any row was rejected."""
+    import time
+    from pathlib import Path
+
+    from bot.clock import SystemClock
+    from bot.customers.feeds import FeedError, read_feed
+    from bot.customers.ingest import KIND_LABEL, ingest
+
+    settings = load_settings()
+    engine = _prepare_database(settings)
+    started = time.monotonic()
+
+    def progress(kind: str, done: int) -> None:
+        rate = done / max(time.monotonic() - started, 1e-6)
+        print(
+            f"\r{KIND_LABEL[kind]}：已处理 {done} 行（{rate:,.0f} 行/秒）",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        report = ingest(
+            engine,
+            read_feed(Path(args.file), args.kind),
+            clock=SystemClock(),
+            source="feed",
+            progress=progress if sys.stderr.isatty() or args.progress else None,
+        )
+    except FeedError as exc:
+        print(f"advisor-bot: {exc}", file=sys.stderr)
+        return 2
+    if sys.stderr.isatty() or args.progress:
+        print(file=sys.stderr)
+    for rejection in report.rejections[:1000]:
+        print(rejection)
+    if len(report.rejections) > 1000:
+        print(f"……另有 {len(report.rejections) - 1000} 行被拒绝")
+    print(f"导入完成（{time.monotonic() - started:.1f} 秒）：{report.summary()}")
+    return 1 if report.rejections else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advisor-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -159,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default=None, help="keep the demo database here")
     demo.add_argument("--verbose", action="store_true", help="show the bot's JSON logs")
     demo.set_defaults(func=cmd_demo)
+
+    ingest = sub.add_parser("ingest", help="import advisors, customers or events from a file")
+    ingest.add_argument("file", help=".json, .ndjson, .csv or .xlsx")
+    ingest.add_argument(
+        "--kind",
+        choices=("advisors", "customers", "events"),
+        help="the record kind (required for NDJSON, CSV and single-sheet xlsx)",
+    )
+    ingest.add_argument(
+        "--progress", action="store_true", help="show progress even when stderr is not a terminal"
+    )
+    ingest.set_defaults(func=cmd_ingest)
 
     sandbox = sub.add_parser("sandbox", help="serve the local WeCom sandbox on its own port")
     sandbox.add_argument("--host", default="127.0.0.1")

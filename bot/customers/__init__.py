@@ -1,0 +1,1 @@
+"""The customer book: advisors, customers, holdings, events, bindings, who may see what."""

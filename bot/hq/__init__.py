@@ -1,0 +1,1 @@
+"""Headquarters: the `/hq/v1/` API for feeds (and later campaigns, funnels and outcomes)."""
