@@ -122,7 +122,7 @@ def build_runtime(
         http=http,
         retry=retry,
     )
-    handlers = AssistantHandlers(client=client, clock=clock)
+    handlers = AssistantHandlers(client=client, clock=clock, tz=settings.timezone)
     dispatcher = Dispatcher(
         engine=engine, client=client, clock=clock, metrics=metrics, budget=budget
     )

@@ -1,8 +1,9 @@
 """`advisor-bot demo`: the whole path on the embedded default, with the WeCom sandbox.
 
-Starts the sandbox and the bot on loopback ports, loads demo advisors and customers into the
-sandbox, plays a scripted exchange through the real encrypted callback path, and prints what
-each advisor received. Without `--once` it then keeps serving the sandbox's inbox page.
+Starts the sandbox and the bot on loopback ports, loads a demo customer book (as HQ's feed
+would) and the matching WeCom members and contacts into the sandbox, plays a scripted
+exchange through the real encrypted callback path, and prints what each advisor received.
+Without `--once` it then keeps serving the sandbox's inbox page.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import logging
 import secrets
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,18 +25,92 @@ from bot import logs
 from bot.app import Runtime, build_runtime, create_app
 from bot.clock import SystemClock
 from bot.config import load_settings
-from bot.db import create_db_engine, session_scope, upgrade
+from bot.customers import sample
+from bot.customers.feeds import Row
+from bot.customers.ingest import ingest
+from bot.db import create_db_engine, upgrade
 from bot.followup import outcomes
-from bot.outbox import service as outbox_service
 from bot.serving import start
-from bot.wecom import cards
 from bot.wecom.sandbox import CallbackSender, Sandbox, create_sandbox_app
 
-ADVISORS = {"wangfang": "王芳", "lijun": "李军", "zhaolei": "赵磊"}
-CUSTOMERS = [  # external_userid, name, advisor, contact-me QR state (customer number)
-    ("wmZhangWei001", "张伟", "wangfang", "cust_100001"),
-    ("wmLiuYang002", "刘洋", "lijun", "cust_100002"),
+ADVISORS = {a["userid"]: a["name"] for a in sample.advisors(2)}
+STAR_NO = "3100900001"
+# external_userid, name, advisor, contact-me QR state (the customer number), remark mobiles
+CUSTOMERS: list[tuple[str, str, str, str, list[str]]] = [
+    ("wmZhangWei001", "张伟", "wangfang", STAR_NO, []),
+    ("wmStranger002", "陈小姐", "wangfang", "", []),
 ]
+
+
+def demo_book(now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Sample advisors and customers, plus 张伟: a customer with something to act on."""
+    advisors = sample.advisors(2)
+    customers = sample.customers(40, advisor_ids=["wangfang", "lijun"], today=now.date())
+    star = dict(
+        customers[0],
+        customer_no=STAR_NO,
+        name="张伟",
+        mobile="13812341234",
+        gender="male",
+        advisor_userid="wangfang",
+        risk_level="C3",
+        risk_assessed_on=(now.date() - timedelta(days=400)).isoformat(),
+        risk_expires_on=(now.date() + timedelta(days=330)).isoformat(),
+        total_assets=760_000,
+        cash=120_000,
+        margin={"maintenance_ratio": 1.42},
+        tags=["两融", "高净值"],
+    )
+    star["holdings"] = [
+        {
+            "code": "300750",
+            "name": "宁德时代",
+            "kind": "stock",
+            "risk_level": "R4",
+            "quantity": 800,
+            "cost": 168000,
+            "market_value": 151200,
+            "day_change_pct": -10.0,
+        },
+        {
+            "code": "510300",
+            "name": "沪深300ETF",
+            "kind": "fund",
+            "risk_level": "R3",
+            "quantity": 50000,
+            "cost": 190000,
+            "market_value": 201500,
+            "day_change_pct": -1.2,
+        },
+        {
+            "code": "WM2024A",
+            "name": "稳健理财90天",
+            "kind": "wealth",
+            "risk_level": "R2",
+            "quantity": 200000,
+            "cost": 200000,
+            "market_value": 203100,
+            "maturity_date": (now.date() + timedelta(days=3)).isoformat(),
+        },
+    ]
+    events: list[dict[str, Any]] = [
+        {
+            "event_id": "demo-ev-1",
+            "customer_no": STAR_NO,
+            "type": "withdrawal",
+            "occurred_at": (now - timedelta(hours=2)).isoformat(),
+            "amount": 285000,
+        },
+        {
+            "event_id": "demo-ev-2",
+            "customer_no": STAR_NO,
+            "type": "login",
+            "occurred_at": (now - timedelta(hours=1)).isoformat(),
+        },
+    ]
+    book: dict[str, list[dict[str, Any]]] = {"advisors": advisors, "events": events}
+    book["customers"] = [star, *customers[1:]]
+    return book
 
 
 def demo_credentials() -> dict[str, str]:
@@ -56,40 +133,21 @@ def demo_sandbox(creds: dict[str, str]) -> Sandbox:
     )
     for userid, name in ADVISORS.items():
         sandbox.add_member(userid, name)
-    for external_userid, name, advisor, state in CUSTOMERS:
+    for external_userid, name, advisor, state, mobiles in CUSTOMERS:
         sandbox.add_external_contact(
             external_userid,
             name=name,
             follow_user=[
-                {"userid": advisor, "remark": name, "state": state, "createtime": int(time.time())}
+                {
+                    "userid": advisor,
+                    "remark": name,
+                    "state": state,
+                    "remark_mobiles": mobiles,
+                    "createtime": int(time.time()),
+                }
             ],
         )
     return sandbox
-
-
-def queue_demo_reminder(runtime: Runtime, advisor: str) -> str:
-    """Put one follow-up card in the outbox, as the reminder engine will (MOT M46)."""
-    task_id = f"demo-m46-{secrets.token_hex(4)}"
-    card = cards.button_card(
-        task_id=task_id,
-        title="大额资金转出提醒",
-        desc="客户 张* · 今日 10:32",
-        sub_title="客户今日银证转出 28.5 万元，占总资产约 60%。建议今日内电话关怀，了解资金安排。",
-        rows=[("客户", "张*（138****1234）"), ("资产档", "50-100万"), ("风险等级", "C3 稳健型")],
-        buttons=outcomes.buttons(task_id),
-    )
-    with session_scope(runtime.engine) as session:
-        outbox_service.enqueue(
-            session,
-            clock=runtime.clock,
-            natural_key=f"demo:{task_id}",
-            recipient=advisor,
-            msg_type="template_card",
-            payload=card,
-            priority=1,
-        )
-    runtime.notify_workers()
-    return task_id
 
 
 async def wait_idle(runtime: Runtime, timeout: float = 20.0) -> None:
@@ -113,6 +171,10 @@ def print_inboxes(sandbox: Sandbox) -> None:
         for item in messages:
             text = item.as_text().replace("\n", "\n    ")
             print(f"  - {item.at.astimezone().strftime('%H:%M:%S')} {text}")
+
+
+def _indent(text: str | None) -> str:
+    return (text or "").replace("\n", "\n    ")
 
 
 async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: Path) -> None:
@@ -142,38 +204,47 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
         verified = await wecom.verify_url()
         say(f"\n[1] 企业微信校验回调 URL：HTTP {verified.status_code}，回显 {verified.text}")
 
+        book = demo_book(datetime.now(UTC))
+        rows = [
+            Row(kind, i, r)
+            for kind, records in book.items()
+            for i, r in enumerate(records, start=1)
+        ]
+        report = await asyncio.to_thread(ingest, engine, rows, clock=runtime.clock, source="feed")
+        say(f"\n[2] 总部导入客户名册：{report.summary()}")
+
         result = await wecom.send_text("wangfang", "帮助")
-        say(
-            "\n[2] 王芳发送「帮助」，机器人被动回复（加密）：\n    "
-            + (result.reply or "").replace("\n", "\n    ")
-        )
-
-        result = await wecom.send_text("wangfang", "今天行情怎么样")
-        say(f"\n[3] 王芳发送「今天行情怎么样」，机器人回复：{result.reply}")
-
-        task_id = queue_demo_reminder(runtime, "wangfang")
-        await wait_idle(runtime)
-        say("\n[4] 提醒引擎向王芳推送「大额资金转出提醒」卡片（经发件箱与发送额度）")
-
-        key = outcomes.button_key("contacted", task_id)
-        first = await wecom.click_button("wangfang", task_id, key)
-        await wait_idle(runtime)
-        label = next(
-            (d.button_label for d in sandbox.inbox("wangfang") if d.task_id == task_id), None
-        )
-        say(f"\n[5] 王芳点击「已联系」：HTTP {first.status_code}；跟进已记录，按钮现为「{label}」")
+        say(f"\n[3] 王芳发送「帮助」，机器人被动回复（加密）：\n    {_indent(result.reply)}")
 
         replay = wecom.contact_event_xml(
-            "add_external_contact",
-            "wangfang",
-            "wmZhangWei001",
-            State="cust_100001",
-            WelcomeCode="demo",
+            "add_external_contact", "wangfang", "wmZhangWei001", State=STAR_NO, WelcomeCode="demo"
         )
         for _ in range(3):  # WeCom retries: the same push three times, one effect
             await wecom.post(replay)
         await wait_idle(runtime)
-        say("\n[6] 客户张伟扫描王芳的「联系我」二维码（同一推送重复投递 3 次，只处理一次）")
+        say(
+            "\n[4] 客户张伟扫描王芳的「联系我」二维码"
+            "（State 为客户号；同一推送投递 3 次，只处理一次）：绑定客户档案，向王芳推送客户卡片"
+        )
+
+        card = next(d for d in sandbox.inbox("wangfang") if d.msgtype == "template_card")
+        assert card.task_id is not None
+        key = outcomes.button_key("contacted", card.task_id)
+        clicked = await wecom.click_button("wangfang", card.task_id, key)
+        await wait_idle(runtime)
+        say(
+            f"\n[5] 王芳在卡片上点击「已联系」：HTTP {clicked.status_code}；"
+            f"跟进已记录，按钮现为「{card.button_label}」"
+        )
+
+        for text in ("1234", "查 3100000001", "今天行情怎么样"):  # ...0001 is 李军's customer
+            result = await wecom.send_text("wangfang", text)
+            await wait_idle(runtime)
+            say(f"\n[6] 王芳发送「{text}」，机器人回复：\n    {_indent(result.reply)}")
+
+        await wecom.add_external_contact("wangfang", "wmStranger002")
+        await wait_idle(runtime)
+        say("\n[7] 一位未留客户号的客户添加了王芳：机器人请王芳从最接近的客户中选择绑定")
     finally:
         print_inboxes(sandbox)
         if sandbox.dropped:
@@ -184,7 +255,11 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
         await runtime.aclose()
         await sandbox_server.stop()
         return
-    say(f"\n在浏览器打开 {sandbox_server.url}/ 查看各顾问的企业微信收件箱；按 Ctrl-C 退出。")
+    say(
+        f"\n在浏览器打开 {sandbox_server.url}/ 查看各顾问的企业微信收件箱；"
+        f"侧边栏示例：{bot_server.url}/sidebar?dev_user=wangfang&external_userid=wmZhangWei001"
+        "；按 Ctrl-C 退出。"
+    )
     try:
         await asyncio.Event().wait()
     finally:

@@ -32,9 +32,12 @@ def test_demo_once_plays_the_exchange_and_exits_0(tmp_path) -> None:  # type: ig
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "企业微信校验回调 URL：HTTP 200" in out
+    assert "总部导入客户名册：顾问：新增 3" in out and "拒绝 0 行" in out
     assert "可用指令" in out
     assert "按钮现为「已联系客户」" in out
-    assert "【王芳（wangfang）】共 2 条" in out
-    assert "新客户 张* 添加了您为企业微信联系人" in out
-    assert "张伟" not in out.split("各顾问在企业微信中收到的消息")[1]
+    assert "[模板卡片] 客户 张* 手机：138****1234" in out
+    assert "该客户不在您的服务名单中，无法查看" in out
+    assert "未能自动匹配客户档案" in out
+    inboxes = out.split("各顾问在企业微信中收到的消息")[1]
+    assert "张伟" not in inboxes and "13812341234" not in inboxes
     assert "丢弃" not in out

@@ -8,7 +8,8 @@ summary that `帮助` lists.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlmodel import Session
 
@@ -19,6 +20,7 @@ from bot.clock import Clock
 class CommandContext:
     session: Session
     clock: Clock
+    tz: Any
     advisor_userid: str
     args: str
 
@@ -36,6 +38,7 @@ class CommandRegistry:
     def __init__(self) -> None:
         self._commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
+        self.fallback: Callable[[CommandContext], str] | None = None
 
     def command(
         self, name: str, *, usage: str, summary: str, aliases: tuple[str, ...] = ()
@@ -81,14 +84,17 @@ def unknown_reply(text: str) -> str:
 def _help(ctx: CommandContext) -> str:
     lines = ["可用指令："]
     lines += [f"· {cmd.usage} —— {cmd.summary}" for cmd in COMMANDS]
-    lines.append("在提醒卡片上点按钮即可记录跟进结果。")
+    lines.append("直接发送客户姓名、手机尾号后 4 位或客户号，即可查看客户卡片。")
+    lines.append("在卡片上点按钮即可记录跟进结果。")
     return "\n".join(lines)
 
 
 def reply_to(ctx: CommandContext, text: str) -> str:
-    """The reply to an advisor's text message."""
+    """The reply to an advisor's text message: a command, else the fallback (customer search)."""
     resolved = COMMANDS.resolve(text)
     if resolved is None:
-        return unknown_reply(text)
+        if COMMANDS.fallback is None:
+            return unknown_reply(text)
+        return COMMANDS.fallback(replace(ctx, args=text.strip()))
     cmd, args = resolved
-    return cmd.run(CommandContext(ctx.session, ctx.clock, ctx.advisor_userid, args))
+    return cmd.run(replace(ctx, args=args))

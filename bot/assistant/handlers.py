@@ -7,6 +7,7 @@ in the transaction that marks the push done. Pushes nobody handles are simply ma
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,12 +15,16 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.assistant import customer_commands  # noqa: F401  (registers the customer commands)
 from bot.assistant.commands import CommandContext, reply_to
 from bot.clock import Clock
+from bot.customers import card
+from bot.customers import service as customers
+from bot.customers.models import Customer
 from bot.followup import outcomes
 from bot.followup import service as followup_service
 from bot.outbox import service as outbox_service
-from bot.privacy import mask_name
+from bot.privacy import mask_mobile, mask_name
 from bot.wecom import cards
 from bot.wecom.client import WeComClient
 from bot.wecom.inbound import Inbound
@@ -33,6 +38,7 @@ UNSUPPORTED_REPLY = "目前只支持文字指令。发送「帮助」查看可�
 class HandlerContext:
     client: WeComClient
     clock: Clock
+    tz: Any
 
 
 async def _nothing(ctx: HandlerContext, inbound: Inbound) -> Any:
@@ -66,15 +72,14 @@ def on_event(
 class AssistantHandlers:
     """Implements bot.wecom.inbox.InboxHandlers."""
 
-    def __init__(self, *, client: WeComClient, clock: Clock):
-        self.ctx = HandlerContext(client=client, clock=clock)
+    def __init__(self, *, client: WeComClient, clock: Clock, tz: Any):
+        self.ctx = HandlerContext(client=client, clock=clock, tz=tz)
 
     def instant_reply(self, session: Session, inbound: Inbound) -> str | None:
         if inbound.msg_type != "text":
             return UNSUPPORTED_REPLY
-        return reply_to(
-            CommandContext(session, self.ctx.clock, inbound.from_user, ""), inbound.content
-        )
+        ctx = CommandContext(session, self.ctx.clock, self.ctx.tz, inbound.from_user, "")
+        return reply_to(ctx, inbound.content)
 
     def _handler(self, inbound: Inbound) -> EventHandler | None:
         if inbound.event is None:
@@ -97,6 +102,10 @@ class AssistantHandlers:
         handler.apply(self.ctx, session, inbound, prepared)
 
 
+def _event_id(inbound: Inbound) -> str:
+    return "wecom-" + hashlib.sha1(inbound.dedupe_key.encode()).hexdigest()[:32]
+
+
 @on_event("template_card_event")
 def _card_button(ctx: HandlerContext, session: Session, inbound: Inbound, _: Any) -> None:
     """A tap on a follow-up button: log it, then relabel the button for the advisor."""
@@ -115,6 +124,7 @@ def _card_button(ctx: HandlerContext, session: Session, inbound: Inbound, _: Any
         outcome=outcome,
         source="card",
         source_key=inbound.dedupe_key,
+        customer_no=card.customer_for_task(session, task_id=task_id),
     )
     response_code = str(inbound.fields.get("ResponseCode") or "")
     if logged is not None and response_code:
@@ -133,20 +143,124 @@ async def _fetch_contact(ctx: HandlerContext, inbound: Inbound) -> Any:
     return await ctx.client.get_external_contact(str(inbound.fields.get("ExternalUserID")))
 
 
-@on_event("change_external_contact", "add_external_contact", prepare=_fetch_contact)
-def _contact_added(ctx: HandlerContext, session: Session, inbound: Inbound, contact: Any) -> None:
-    """A customer added the advisor: tell the advisor who it is (masked)."""
-    name = mask_name(str((contact or {}).get("external_contact", {}).get("name", ""))) or "新客户"
-    state = str(inbound.fields.get("State") or "")
-    lines = [f"新客户 {name} 添加了您为企业微信联系人。"]
-    if state:
-        lines.append(f"来源渠道：{state}")
+def _tell(ctx: HandlerContext, session: Session, inbound: Inbound, text: str) -> None:
     outbox_service.enqueue(
         session,
         clock=ctx.clock,
-        natural_key=f"contact-added:{inbound.dedupe_key}",
+        natural_key=f"contact:{inbound.dedupe_key}",
         recipient=inbound.advisor_userid,
         msg_type="text",
-        payload=cards.text("\n".join(lines)),
+        payload=cards.text(text),
         priority=2,
     )
+
+
+def _match(
+    session: Session, advisor: str, external_userid: str, state: str, follow: dict[str, Any]
+) -> Customer | None:
+    """The customer behind a new contact: by QR-code State, remark mobile, or an old binding."""
+    if state:
+        found = customers.get_by_no(session, customer_no=state.removeprefix("cust_"))
+        if found is not None:
+            return found
+    mobiles = [str(m) for m in follow.get("remark_mobiles") or []]
+    found = customers.by_remark_mobile(session, userid=advisor, mobiles=mobiles)
+    return found or customers.get_by_external(session, external_userid=external_userid)
+
+
+@on_event("change_external_contact", "add_external_contact", prepare=_fetch_contact)
+def _contact_added(ctx: HandlerContext, session: Session, inbound: Inbound, contact: Any) -> None:
+    """A customer added the advisor: bind the contact to the customer and push their card,
+    or, when nothing identifies them, ask the advisor to pick from the closest matches."""
+    advisor = inbound.advisor_userid
+    external_userid = str(inbound.fields.get("ExternalUserID"))
+    name = str((contact or {}).get("external_contact", {}).get("name", ""))
+    follow: dict[str, Any] = next(
+        (f for f in (contact or {}).get("follow_user", []) if f.get("userid") == advisor), {}
+    )
+    state = str(inbound.fields.get("State") or follow.get("state") or "")
+    customer = _match(session, advisor, external_userid, state, follow)
+    if customer is None:
+        candidates = customers.closest_by_name(session, userid=advisor, name=name)
+        customers.open_pending(
+            session,
+            clock=ctx.clock,
+            advisor_userid=advisor,
+            external_userid=external_userid,
+            contact_name=name,
+            candidates=candidates,
+        )
+        lines = [f"新客户 {mask_name(name) or '（未命名）'} 添加了您，未能自动匹配客户档案。"]
+        if candidates:
+            lines.append("请回复「绑定 序号」选择：")
+            lines += [
+                f"{i}. {mask_name(c.name)}　{mask_mobile(c.mobile)}　客户号 {c.customer_no}"
+                for i, c in enumerate(candidates, start=1)
+            ]
+        lines.append("也可回复「绑定 客户号」。")
+        _tell(ctx, session, inbound, "\n".join(lines))
+        return
+    customers.bind(session, clock=ctx.clock, customer=customer, external_userid=external_userid)
+    if customer.advisor_userid != advisor and customers.transferred_out(session, customer=customer):
+        customers.transfer(session, clock=ctx.clock, customer=customer, to_userid=advisor)
+    decision = customers.may_view(session, userid=advisor, customer=customer)
+    customers.log_access(
+        session,
+        clock=ctx.clock,
+        actor=advisor,
+        action="card_view",
+        channel="card",
+        customer_no=customer.customer_no,
+        decision=decision,
+    )
+    if not decision.allowed:
+        _tell(
+            ctx,
+            session,
+            inbound,
+            f"新客户 {mask_name(name)} 添加了您，但其客户档案归属其他顾问。"
+            "如需由您服务，请联系主管办理客户移交。",
+        )
+        return
+    card.push(
+        session,
+        clock=ctx.clock,
+        customer=customer,
+        advisor_userid=advisor,
+        reason="contact_added",
+        natural_key=f"contact-card:{inbound.dedupe_key}",
+        tz=ctx.tz,
+    )
+
+
+def _contact_removed(kind: str) -> Callable[[HandlerContext, Session, Inbound, Any], None]:
+    def apply(ctx: HandlerContext, session: Session, inbound: Inbound, _: Any) -> None:
+        """Record the relationship change on the customer's timeline (a churn signal)."""
+        external_userid = str(inbound.fields.get("ExternalUserID"))
+        customer = customers.get_by_external(session, external_userid=external_userid)
+        if customer is None:
+            return
+        event_type = kind
+        if (
+            kind == "wecom_deleted_by_advisor"
+            and inbound.fields.get("Source") == "DELETE_BY_TRANSFER"
+        ):
+            event_type = "wecom_transfer_out"
+        customers.record_event(
+            session,
+            clock=ctx.clock,
+            customer=customer,
+            event_id=_event_id(inbound),
+            type=event_type,
+            attrs={"advisor_userid": inbound.advisor_userid},
+        )
+
+    return apply
+
+
+on_event("change_external_contact", "del_follow_user")(
+    _contact_removed("wecom_deleted_by_customer")
+)
+on_event("change_external_contact", "del_external_contact")(
+    _contact_removed("wecom_deleted_by_advisor")
+)

@@ -128,3 +128,15 @@ class AccessLog(SQLModel, table=True):
     allowed: bool
     reason: str | None = Field(default=None, max_length=256)
     at: datetime = utc_column(nullable=False)
+
+
+class CustomerCard(SQLModel, table=True):
+    """Each customer card pushed to an advisor: which customer a card's buttons are about."""
+
+    __tablename__ = "customer_card"
+
+    task_id: str = Field(primary_key=True, max_length=128)
+    customer_no: str = Field(max_length=32, index=True)
+    advisor_userid: str = Field(max_length=128)
+    reason: str = Field(max_length=32)  # search|contact_added|reminder
+    sent_at: datetime = utc_column(nullable=False)

@@ -15,6 +15,7 @@ class FollowUp(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     advisor_userid: str = Field(max_length=128, index=True)
     task_id: str = Field(max_length=128, index=True)  # the card (reminder) it answers
+    customer_no: str | None = Field(default=None, max_length=32, index=True)
     outcome: str = Field(max_length=32)
     source: str = Field(max_length=16)  # card|chat|sidebar
     # The push that recorded it: a retried click cannot log twice.

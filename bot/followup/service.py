@@ -1,4 +1,4 @@
-"""Recording follow-ups."""
+"""Recording follow-ups and reading them back."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def record(
     outcome: Outcome,
     source: str,
     source_key: str,
+    customer_no: str | None = None,
 ) -> FollowUp | None:
     """Log a follow-up; None when this very push was already logged."""
     if session.exec(select(FollowUp.id).where(FollowUp.source_key == source_key)).first():
@@ -25,6 +26,7 @@ def record(
     row = FollowUp(
         advisor_userid=advisor_userid,
         task_id=task_id,
+        customer_no=customer_no,
         outcome=outcome.code,
         source=source,
         source_key=source_key,
@@ -35,6 +37,6 @@ def record(
     return row
 
 
-def list_for(session: Session, *, advisor_userid: str) -> list[FollowUp]:
-    stmt = select(FollowUp).where(FollowUp.advisor_userid == advisor_userid)
-    return list(session.exec(stmt.order_by(FollowUp.id)).all())  # type: ignore[arg-type]
+def last_for_customer(session: Session, *, customer_no: str) -> FollowUp | None:
+    stmt = select(FollowUp).where(FollowUp.customer_no == customer_no)
+    return session.exec(stmt.order_by(FollowUp.id.desc())).first()  # type: ignore[union-attr]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +11,8 @@ from sqlmodel import Session, select
 
 from bot.clock import Clock
 from bot.outbox.models import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = frozenset({"text", "markdown", "textcard", "template_card", "update_template_card"})
 
@@ -54,10 +57,3 @@ def depth_by_status(session: Session) -> dict[str, int]:
     """How many messages are in each status."""
     stmt = select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status)
     return {status: int(n) for status, n in session.exec(stmt).all()}
-
-
-def list_for(session: Session, *, recipient: str | None = None) -> list[OutboxMessage]:
-    stmt = select(OutboxMessage).order_by(OutboxMessage.id)  # type: ignore[arg-type]
-    if recipient is not None:
-        stmt = stmt.where(OutboxMessage.recipient == recipient)
-    return list(session.exec(stmt).all())

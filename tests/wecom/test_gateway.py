@@ -69,13 +69,13 @@ async def test_tencents_sample_push_is_stored_and_answered(classic_bot, engine: 
         content=body,
     )
     assert resp.status_code == 200
-    assert "<Encrypt>" in resp.text  # "hello" is no command: an instant, encrypted answer
+    assert "<Encrypt>" in resp.text  # "hello" is a search with no match: an instant answer
     with Session(engine) as s:
         row = s.exec(select(InboxMessage)).one()
     assert row.dedupe_key == "msg:4561255354251345929"
     assert row.from_user == "mycreate"
     assert row.status == "done"
-    assert "没有识别到指令「hello」" in (row.passive_reply or "")
+    assert "没有找到与「hello」匹配的客户" in (row.passive_reply or "")
 
 
 async def test_help_gets_an_encrypted_passive_reply(wecom: CallbackSender) -> None:
@@ -84,9 +84,12 @@ async def test_help_gets_an_encrypted_passive_reply(wecom: CallbackSender) -> No
     assert result.reply is not None and "可用指令" in result.reply
 
 
-async def test_unknown_command_gets_a_helpful_reply(wecom: CallbackSender) -> None:
+async def test_text_that_is_no_command_gets_a_helpful_reply(wecom: CallbackSender) -> None:
     result = await wecom.send_text("wangfang", "随便说点什么")
-    assert result.reply == "没有识别到指令「随便说点什么」。\n发送「帮助」查看可用指令。"
+    assert result.reply == (
+        "没有找到与「随便说点什么」匹配的客户。可输入客户姓名、手机尾号后 4 位或客户号；"
+        "发送「帮助」查看全部指令。"
+    )
 
 
 def _bad_requests(wecom: CallbackSender) -> dict[str, tuple[dict[str, str], bytes, int, str]]:
