@@ -27,6 +27,7 @@ from bot.metrics import Metrics
 from bot.outbox import service as outbox_service
 from bot.outbox.budget import SendBudget
 from bot.outbox.dispatcher import Dispatcher
+from bot.sidebar import router as sidebar_router
 from bot.wecom import gateway
 from bot.wecom import inbox as inbox_service
 from bot.wecom.client import DbTokenStore, RetryPolicy, WeComClient
@@ -191,6 +192,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(gateway.router)
     app.include_router(hq_router.router)
+    app.include_router(sidebar_router.router)
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(RequestValidationError)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # A push whose timestamp is further than this from our clock is refused (replay guard).
     bot_callback_max_skew_seconds: int = Field(default=300, ge=5, le=86400)
 
+    # Lets `/sidebar?dev_user=...` stand in for WeCom's OAuth: for the sandbox only.
+    bot_sidebar_dev_login: bool = False
+
     hq_webhook_url: str | None = None
     hq_webhook_secret: SecretStr | None = None
     hq_api_token: SecretStr | None = None

@@ -190,6 +190,7 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
         wecom_api_base=f"{sandbox_server.url}/cgi-bin",
         database_url=f"sqlite:///{data_dir / 'demo.db'}",
         bot_data_dir=data_dir,
+        bot_sidebar_dev_login=True,
     )
     engine = create_db_engine(settings.effective_database_url)
     upgrade(engine)

@@ -22,7 +22,7 @@ from bot.customers import service
 from bot.customers.models import Customer, CustomerCard, CustomerEvent, Holding
 from bot.followup import outcomes
 from bot.followup import service as followup_service
-from bot.privacy import asset_range, mask_mobile, mask_name
+from bot.privacy import asset_range, mask_mobile, mask_name, mask_sensitive
 from bot.wecom import cards
 
 RISK_LABELS = {"C1": "保守型", "C2": "谨慎型", "C3": "稳健型", "C4": "积极型", "C5": "激进型"}
@@ -255,22 +255,25 @@ def template_card(view: CustomerView, *, task_id: str, url: str | None = None) -
     )
 
 
-def markdown(view: CustomerView) -> str:
-    """The markdown fallback, within 2048 bytes: the least important sections go first."""
-    sections = [
-        _templates.get_template("card.md.j2").render(v=view, part=name)
-        for name in ("head", "action", "risk", "holdings", "events", "follow", "tags")
-    ]
-    importance = [0, 1, 2, 3, 4, 5, 6]  # index = section; higher is dropped earlier
-    keep = list(range(len(sections)))
-    while keep and len("\n".join(sections[i] for i in keep).encode()) > cards.MARKDOWN_MAX_BYTES:
-        keep.remove(max(keep, key=lambda i: importance[i]))
-    text = "\n".join(sections[i] for i in keep).strip()
-    return cards.clip_bytes(text, cards.MARKDOWN_MAX_BYTES)
+# Markdown sections, most important first: the last ones are dropped first when space runs out.
+MARKDOWN_SECTIONS = ("head", "action", "risk", "holdings", "events", "follow", "tags")
+
+
+def markdown(view: CustomerView, *, limit: int = cards.MARKDOWN_MAX_BYTES) -> str:
+    """The markdown fallback within `limit` bytes: the least important sections go first.
+
+    Free text from feeds is masked like everything pushed (phone, ID and card numbers).
+    """
+    template = _templates.get_template("card.md.j2")
+    sections = [mask_sensitive(template.render(v=view, part=name)) for name in MARKDOWN_SECTIONS]
+    while len(sections) > 1 and len("\n".join(sections).encode()) > limit:
+        sections.pop()
+    return cards.clip_bytes("\n".join(sections).strip(), limit)
 
 
 def html(view: CustomerView) -> str:
-    return _templates.get_template("card.html").render(v=view)
+    """The sidebar card; free text from feeds is masked like everything pushed."""
+    return mask_sensitive(_templates.get_template("card.html").render(v=view))
 
 
 def push(

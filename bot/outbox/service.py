@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from bot.clock import Clock
 from bot.outbox.models import OutboxMessage
+from bot.privacy import scrub
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,16 @@ def enqueue(
         select(OutboxMessage.id).where(OutboxMessage.natural_key == natural_key)
     ).first():
         return None
+    # The last line of defence: nothing leaves through WeCom with a full phone, ID or card number.
+    safe = scrub(payload)
+    if safe != payload:
+        log.warning("masked personal data in an outbound message", extra={"key": natural_key})
     now = clock.now()
     row = OutboxMessage(
         natural_key=natural_key,
         recipient=recipient,
         msg_type=msg_type,
-        payload=payload,
+        payload=safe,
         priority=priority,
         created_at=now,
         next_attempt_at=now,

@@ -349,3 +349,13 @@ class WeComClient:
             cursor = str(page.get("next_cursor") or "")
             if not cursor:
                 return result
+
+    async def get_agent_ticket(self) -> tuple[str, int]:
+        """The app's JS-SDK ticket for `agentConfig` (`ticket/get?type=agent_config`)."""
+        data = await self.call("GET", "/ticket/get", params={"type": "agent_config"})
+        return str(data["ticket"]), int(data.get("expires_in", 7200))
+
+    async def get_userid_by_code(self, code: str) -> str | None:
+        """The member behind an OAuth `code` (`auth/getuserinfo`); None for a non-member."""
+        data = await self.call("GET", "/auth/getuserinfo", params={"code": code})
+        return str(data.get("userid") or data.get("UserId") or "") or None

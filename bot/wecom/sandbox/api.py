@@ -63,6 +63,14 @@ def create_sandbox_app(sandbox: Sandbox, *, callback_url: str | None = None) -> 
     ) -> JSONResponse:
         return JSONResponse(sandbox.get_external_contact(access_token, external_userid, cursor))
 
+    @app.get("/cgi-bin/ticket/get")
+    def ticket(access_token: str | None = None, type: str | None = None) -> JSONResponse:
+        return JSONResponse(sandbox.get_ticket(access_token, type))
+
+    @app.get("/cgi-bin/auth/getuserinfo")
+    def user_info(access_token: str | None = None, code: str | None = None) -> JSONResponse:
+        return JSONResponse(sandbox.get_user_info(access_token, code))
+
     @app.get("/api/inbox/{userid}")
     def inbox_json(userid: str) -> JSONResponse:
         return JSONResponse(

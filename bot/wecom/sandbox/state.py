@@ -87,6 +87,8 @@ class Sandbox:
     faults: list[Fault] = field(default_factory=list)
     task_ids: set[str] = field(default_factory=set)
     response_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oauth_codes: dict[str, str] = field(default_factory=dict)  # code -> userid
+    agent_ticket: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     _send_times: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -345,3 +347,29 @@ class Sandbox:
                 follow_user=page,
                 next_cursor=str(nxt) if nxt < len(follow) else "",
             )
+
+    def issue_oauth_code(self, userid: str) -> str:
+        """The `code` WeCom appends when `userid` opens an OAuth link (one use)."""
+        with self._lock:
+            code = secrets.token_urlsafe(16)
+            self.oauth_codes[code] = userid
+            return code
+
+    def get_ticket(self, access_token: str | None, ticket_type: str | None) -> dict[str, Any]:
+        with self._lock:
+            self.calls["/ticket/get"] += 1
+            if problem := self._check_token(access_token):
+                return problem
+            if ticket_type != "agent_config":
+                return err(40058, "invalid type")
+            return ok(ticket=self.agent_ticket, expires_in=7200)
+
+    def get_user_info(self, access_token: str | None, code: str | None) -> dict[str, Any]:
+        with self._lock:
+            self.calls["/auth/getuserinfo"] += 1
+            if problem := self._check_token(access_token):
+                return problem
+            userid = self.oauth_codes.pop(str(code), None)
+            if userid is None:
+                return err(40029, "invalid code")
+            return ok(userid=userid, user_ticket=secrets.token_urlsafe(16), expires_in=1800)
