@@ -21,7 +21,7 @@ from bot import logs
 from bot.assistant.handlers import AssistantHandlers
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.db import session_scope
+from bot.db import read_only, session_scope
 from bot.hq import router as hq_router
 from bot.metrics import Metrics
 from bot.outbox import service as outbox_service
@@ -82,7 +82,7 @@ class Runtime:
                 return
 
     def depths(self) -> dict[str, dict[str, int]]:
-        with session_scope(self.engine) as session:
+        with session_scope(read_only(self.engine)) as session:
             return {
                 "outbox": outbox_service.depth_by_status(session),
                 "inbox": {"pending": inbox_service.pending_count(session)},
@@ -227,7 +227,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         try:
-            with runtime.engine.connect() as conn:
+            with read_only(runtime.engine).connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError:
             return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)

@@ -91,11 +91,20 @@ def create_db_engine(url: str) -> Engine:
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock up front: two writers queue instead of deadlocking,
-            # which is what makes claim-then-update safe on SQLite.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # which is what makes claim-then-update safe on SQLite. Work marked read-only
+            # (`read_only(engine)`) begins deferred, so readers never wait for each other.
+            if conn.get_execution_options().get("read_only"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same database for work that only reads (views, metrics, benchmarks' scans)."""
+    return engine.execution_options(read_only=True)
 
 
 def check_connection(engine: Engine) -> None:

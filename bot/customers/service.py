@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from rapidfuzz import fuzz, process
 from sqlmodel import Session, col, select
 
@@ -122,8 +123,13 @@ def search(session: Session, *, userid: str, query: str, limit: int = 5) -> list
                 return [exact]
             stmt = select(Customer).where(in_book, col(Customer.customer_no).startswith(query))
         return list(session.exec(stmt.order_by(Customer.customer_no).limit(limit)).all())
-    names = session.exec(select(Customer.id, Customer.name).where(in_book)).all()
-    choices = {cid: name for cid, name in names}
+    # Core rather than ORM rows: this scan is the hot part of every search.
+    table = Customer.__table__  # type: ignore[attr-defined]
+    choices = dict(
+        session.connection()
+        .execute(sa.select(table.c.id, table.c.name).where(table.c.advisor_userid.in_(owners)))
+        .all()
+    )
     ranked = process.extract(query, choices, scorer=fuzz.WRatio, limit=limit, score_cutoff=60)
     ids = [cid for _, _, cid in ranked]
     exact_first = sorted(ids, key=lambda cid: (choices[cid] != query, ids.index(cid)))
