@@ -125,7 +125,7 @@ def search(session: Session, *, userid: str, query: str, limit: int = 5) -> list
         return list(session.exec(stmt.order_by(Customer.customer_no).limit(limit)).all())
     # Core rather than ORM rows: this scan is the hot part of every search.
     table = Customer.__table__  # type: ignore[attr-defined]
-    choices = dict(
+    choices: dict[int, str] = dict(
         session.connection()
         .execute(sa.select(table.c.id, table.c.name).where(table.c.advisor_userid.in_(owners)))
         .all()
