@@ -41,6 +41,14 @@ def _prepare_database(settings: Settings):  # type: ignore[no-untyped-def]
     return engine
 
 
+def _live():  # type: ignore[no-untyped-def]
+    """Settings and database for a process that talks to WeCom (`serve`, `worker`)."""
+    settings = load_settings()
+    settings.require_wecom()
+    logs.configure(settings.bot_log_level, settings.secret_values())
+    return settings, _prepare_database(settings)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.db import check_connection, create_db_engine, redact_url, upgrade
 
@@ -57,10 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from bot.app import build_runtime, create_app
 
-    settings = load_settings()
-    settings.require_wecom()
-    logs.configure(settings.bot_log_level, settings.secret_values())
-    engine = _prepare_database(settings)
+    settings, engine = _live()
     runtime = build_runtime(settings, engine)
     app = create_app(runtime, run_workers=not args.no_workers)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
@@ -70,10 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from bot.app import build_runtime
 
-    settings = load_settings()
-    settings.require_wecom()
-    logs.configure(settings.bot_log_level, settings.secret_values())
-    engine = _prepare_database(settings)
+    settings, engine = _live()
 
     async def main() -> None:
         runtime = build_runtime(settings, engine)

@@ -23,15 +23,13 @@ def _key(ctx: CommandContext, purpose: str) -> str:
 
 def open_card(ctx: CommandContext, customer: Customer, *, channel: str = "chat") -> str:
     """Push `customer`'s card if the advisor may see it; every attempt is logged."""
-    decision = service.may_view(ctx.session, userid=ctx.advisor_userid, customer=customer)
-    service.log_access(
+    decision = service.authorize_view(
         ctx.session,
         clock=ctx.clock,
-        actor=ctx.advisor_userid,
+        userid=ctx.advisor_userid,
+        customer=customer,
         action="card_view",
         channel=channel,
-        customer_no=customer.customer_no,
-        decision=decision,
     )
     if not decision.allowed:
         return f"{decision.reason}。"

@@ -203,15 +203,13 @@ def _contact_added(ctx: HandlerContext, session: Session, inbound: Inbound, cont
     customers.bind(session, clock=ctx.clock, customer=customer, external_userid=external_userid)
     if customer.advisor_userid != advisor and customers.transferred_out(session, customer=customer):
         customers.transfer(session, clock=ctx.clock, customer=customer, to_userid=advisor)
-    decision = customers.may_view(session, userid=advisor, customer=customer)
-    customers.log_access(
+    decision = customers.authorize_view(
         session,
         clock=ctx.clock,
-        actor=advisor,
+        userid=advisor,
+        customer=customer,
         action="card_view",
         channel="card",
-        customer_no=customer.customer_no,
-        decision=decision,
     )
     if not decision.allowed:
         _tell(

@@ -101,6 +101,23 @@ def log_access(
     )
 
 
+def authorize_view(
+    session: Session, *, clock: Clock, userid: str, customer: Customer, action: str, channel: str
+) -> Decision:
+    """Decide whether `userid` may see `customer`, and log the look either way."""
+    decision = may_view(session, userid=userid, customer=customer)
+    log_access(
+        session,
+        clock=clock,
+        actor=userid,
+        action=action,
+        channel=channel,
+        customer_no=customer.customer_no,
+        decision=decision,
+    )
+    return decision
+
+
 def search(session: Session, *, userid: str, query: str, limit: int = 5) -> list[Customer]:
     """Customers in `userid`'s visible book matching a name, a phone tail or a customer number.
 

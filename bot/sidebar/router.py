@@ -175,15 +175,13 @@ def _card(runtime: Runtime, userid: str, external_userid: str) -> tuple[int, str
             )
             session.commit()
             return 404, "该企业微信客户尚未绑定客户档案：请在应用消息中回复「绑定」完成绑定"
-        decision = service.may_view(session, userid=userid, customer=customer)
-        service.log_access(
+        decision = service.authorize_view(
             session,
             clock=runtime.clock,
-            actor=userid,
+            userid=userid,
+            customer=customer,
             action="sidebar_view",
             channel="sidebar",
-            customer_no=customer.customer_no,
-            decision=decision,
         )
         session.commit()
         if not decision.allowed:
