@@ -20,9 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot import logs
 from bot.assistant.handlers import AssistantHandlers
 from bot.clock import Clock, SystemClock
+from bot.compliance import router as compliance_router
+from bot.compliance.check import Checker
 from bot.config import Settings
 from bot.db import read_only, session_scope
 from bot.hq import router as hq_router
+from bot.knowledge.base import load_knowledge_or_fail
 from bot.metrics import Metrics
 from bot.outbox import service as outbox_service
 from bot.outbox.budget import SendBudget
@@ -50,6 +53,7 @@ class Runtime:
     handlers: AssistantHandlers
     inbox: InboxProcessor
     dispatcher: Dispatcher
+    checker: Checker
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def notify_workers(self) -> None:
@@ -123,7 +127,8 @@ def build_runtime(
         http=http,
         retry=retry,
     )
-    handlers = AssistantHandlers(client=client, clock=clock, tz=settings.timezone)
+    checker = Checker(load_knowledge_or_fail(settings))
+    handlers = AssistantHandlers(client=client, clock=clock, tz=settings.timezone, checker=checker)
     dispatcher = Dispatcher(
         engine=engine, client=client, clock=clock, metrics=metrics, budget=budget
     )
@@ -140,6 +145,7 @@ def build_runtime(
         handlers=handlers,
         inbox=inbox,
         dispatcher=dispatcher,
+        checker=checker,
     )
     metrics.watch_depths(runtime.depths)
     return runtime
@@ -193,6 +199,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
     app.include_router(gateway.router)
     app.include_router(hq_router.router)
     app.include_router(sidebar_router.router)
+    app.include_router(compliance_router.router)
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(RequestValidationError)

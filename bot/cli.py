@@ -178,6 +178,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if report.rejections else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check a draft: exit 0 when it may be sent (warnings allowed), 1 when something blocks."""
+    import json
+
+    from bot.compliance.check import Checker
+    from bot.knowledge.base import load_knowledge_or_fail
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    result = Checker(load_knowledge_or_fail(load_settings())).check(
+        text, required=args.require or []
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(result.summary())
+    return 1 if result.blocked else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advisor-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -216,6 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", help="show progress even when stderr is not a terminal"
     )
     ingest.set_defaults(func=cmd_ingest)
+
+    check = sub.add_parser("check", help="compliance check of a draft (exit 1: blocked)")
+    check.add_argument("text", help="the draft, or - to read it from standard input")
+    check.add_argument("--json", action="store_true", help="machine-readable findings")
+    check.add_argument(
+        "--require",
+        action="append",
+        metavar="DISCLOSURE",
+        help="a disclosure key the text must carry (repeatable)",
+    )
+    check.set_defaults(func=cmd_check)
 
     sandbox = sub.add_parser("sandbox", help="serve the local WeCom sandbox on its own port")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -34,6 +34,12 @@ def _default_data_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "advisor-bot"
 
 
+def _project_dir(name: str) -> Path:
+    """`name` beside the package (a checkout or the image's /app), else in the working dir."""
+    beside = Path(__file__).resolve().parents[1] / name
+    return beside if beside.is_dir() else Path.cwd() / name
+
+
 class Settings(BaseSettings):
     """All settings; field `foo_bar` is read from the variable `FOO_BAR`."""
 
@@ -53,6 +59,9 @@ class Settings(BaseSettings):
     # A push whose timestamp is further than this from our clock is refused (replay guard).
     bot_callback_max_skew_seconds: int = Field(default=300, ge=5, le=86400)
 
+    # The firm's knowledge base and seed script library (see README).
+    bot_knowledge_dir: Path = Field(default_factory=lambda: _project_dir("knowledge"))
+    bot_scripts_dir: Path = Field(default_factory=lambda: _project_dir("scripts_library"))
     # Lets `/sidebar?dev_user=...` stand in for WeCom's OAuth: for the sandbox only.
     bot_sidebar_dev_login: bool = False
 

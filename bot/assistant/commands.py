@@ -21,6 +21,7 @@ class CommandContext:
     session: Session
     clock: Clock
     tz: Any
+    checker: Any
     advisor_userid: str
     args: str
 
@@ -98,3 +99,13 @@ def reply_to(ctx: CommandContext, text: str) -> str:
         return COMMANDS.fallback(replace(ctx, args=text.strip()))
     cmd, args = resolved
     return cmd.run(replace(ctx, args=args))
+
+
+@COMMANDS.command(
+    "检查", aliases=("合规检查",), usage="检查 <草稿>", summary="发给客户前检查草稿是否含违规用语"
+)
+def _check_draft(ctx: CommandContext) -> str:
+    if not ctx.args:
+        return "请在「检查」后附上要发给客户的草稿，例如：检查 这款产品收益稳定"
+    result = ctx.checker.check(ctx.args)
+    return str(result.summary())

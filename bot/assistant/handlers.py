@@ -39,6 +39,7 @@ class HandlerContext:
     client: WeComClient
     clock: Clock
     tz: Any
+    checker: Any
 
 
 async def _nothing(ctx: HandlerContext, inbound: Inbound) -> Any:
@@ -72,13 +73,15 @@ def on_event(
 class AssistantHandlers:
     """Implements bot.wecom.inbox.InboxHandlers."""
 
-    def __init__(self, *, client: WeComClient, clock: Clock, tz: Any):
-        self.ctx = HandlerContext(client=client, clock=clock, tz=tz)
+    def __init__(self, *, client: WeComClient, clock: Clock, tz: Any, checker: Any):
+        self.ctx = HandlerContext(client=client, clock=clock, tz=tz, checker=checker)
 
     def instant_reply(self, session: Session, inbound: Inbound) -> str | None:
         if inbound.msg_type != "text":
             return UNSUPPORTED_REPLY
-        ctx = CommandContext(session, self.ctx.clock, self.ctx.tz, inbound.from_user, "")
+        ctx = CommandContext(
+            session, self.ctx.clock, self.ctx.tz, self.ctx.checker, inbound.from_user, ""
+        )
         return reply_to(ctx, inbound.content)
 
     def _handler(self, inbound: Inbound) -> EventHandler | None:

@@ -1,0 +1,1 @@
+"""Compliance: the one checker for banned phrases and disclosures, used everywhere."""

@@ -1,0 +1,1 @@
+"""The knowledge base in `knowledge/`: products, disclosures, lexicon, FAQ, MOT strategies."""
