@@ -30,6 +30,7 @@ from bot.metrics import Metrics
 from bot.outbox import service as outbox_service
 from bot.outbox.budget import SendBudget
 from bot.outbox.dispatcher import Dispatcher
+from bot.scripts.ranking import ScriptCatalog
 from bot.sidebar import router as sidebar_router
 from bot.wecom import gateway
 from bot.wecom import inbox as inbox_service
@@ -54,6 +55,7 @@ class Runtime:
     inbox: InboxProcessor
     dispatcher: Dispatcher
     checker: Checker
+    catalog: ScriptCatalog
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def notify_workers(self) -> None:
@@ -127,8 +129,12 @@ def build_runtime(
         http=http,
         retry=retry,
     )
-    checker = Checker(load_knowledge_or_fail(settings))
-    handlers = AssistantHandlers(client=client, clock=clock, tz=settings.timezone, checker=checker)
+    knowledge = load_knowledge_or_fail(settings)
+    checker = Checker(knowledge)
+    catalog = ScriptCatalog(engine, knowledge)
+    handlers = AssistantHandlers(
+        client=client, clock=clock, tz=settings.timezone, checker=checker, catalog=catalog
+    )
     dispatcher = Dispatcher(
         engine=engine, client=client, clock=clock, metrics=metrics, budget=budget
     )
@@ -146,6 +152,7 @@ def build_runtime(
         inbox=inbox,
         dispatcher=dispatcher,
         checker=checker,
+        catalog=catalog,
     )
     metrics.watch_depths(runtime.depths)
     return runtime

@@ -67,6 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings, engine = _live()
     runtime = build_runtime(settings, engine)
+    seed_scripts(runtime)
     app = create_app(runtime, run_workers=not args.no_workers)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
     return 0
@@ -196,6 +197,92 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if result.blocked else 0
 
 
+def _knowledge(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.compliance.check import Checker
+    from bot.knowledge.base import load_knowledge_or_fail
+
+    knowledge = load_knowledge_or_fail(settings)
+    return knowledge, Checker(knowledge)
+
+
+def cmd_scripts_lint(args: argparse.Namespace) -> int:
+    """Lint the library files: `file:line: reason` lines, exit 1 when there are any."""
+    from pathlib import Path
+
+    from bot.scripts.library import lint
+
+    settings = load_settings()
+    knowledge, checker = _knowledge(settings)
+    directory = Path(args.dir) if args.dir else settings.bot_scripts_dir
+    problems = lint(directory, knowledge, checker)
+    for problem in problems:
+        print(problem)
+    count = len(list(directory.glob("*.yaml")))
+    print(f"检查了 {directory} 中的 {count} 个文件：{len(problems)} 个问题", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_scripts_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sqlmodel import Session
+
+    from bot.db import read_only
+    from bot.scripts.excel import export
+
+    settings = load_settings()
+    engine = _prepare_database(settings)
+    with Session(read_only(engine)) as session:
+        n = export(session, Path(args.file))
+    print(f"已导出 {n} 个话术版本到 {args.file}")
+    return 0
+
+
+def cmd_scripts_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.clock import SystemClock
+    from bot.db import session_scope
+    from bot.scripts.excel import import_file
+
+    settings = load_settings()
+    knowledge, checker = _knowledge(settings)
+    engine = _prepare_database(settings)
+    path = Path(args.file)
+    if not path.exists():
+        print(f"advisor-bot: 文件不存在：{path}", file=sys.stderr)
+        return 2
+    with session_scope(engine) as session:
+        counts, problems = import_file(
+            session,
+            path,
+            clock=SystemClock(),
+            knowledge=knowledge,
+            checker=checker,
+            actor=args.actor,
+        )
+    for problem in problems:
+        print(problem)
+    print(
+        f"导入完成：新增 {counts['inserted']}，更新 {counts['updated']}，"
+        f"未变 {counts['unchanged']}，问题 {len(problems)} 行"
+    )
+    return 1 if problems else 0
+
+
+def seed_scripts(runtime):  # type: ignore[no-untyped-def]
+    """Load the seed library into the database (lint must pass)."""
+    from bot.scripts.seed import seed_library
+
+    return seed_library(
+        runtime.engine,
+        directory=runtime.settings.bot_scripts_dir,
+        knowledge=runtime.catalog.knowledge,
+        checker=runtime.checker,
+        clock=runtime.clock,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advisor-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -253,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--callback-url", default=None, help="the bot's /wecom/callback URL, to post pushes to it"
     )
     sandbox.set_defaults(func=cmd_sandbox)
+
+    scripts = sub.add_parser("scripts", help="the script library")
+    scripts_sub = scripts.add_subparsers(dest="scripts_command", required=True, metavar="ACTION")
+    lint = scripts_sub.add_parser("lint", help="check the library files (exit 1 on problems)")
+    lint.add_argument("dir", nargs="?", help="library directory (default BOT_SCRIPTS_DIR)")
+    lint.set_defaults(func=cmd_scripts_lint)
+    exp = scripts_sub.add_parser("export", help="write every script version to an xlsx file")
+    exp.add_argument("file")
+    exp.set_defaults(func=cmd_scripts_export)
+    imp = scripts_sub.add_parser("import", help="load script versions from an xlsx file")
+    imp.add_argument("file")
+    imp.add_argument("--actor", default="excel-import", help="who is importing (audit log)")
+    imp.set_defaults(func=cmd_scripts_import)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -30,6 +30,7 @@ from bot.customers.feeds import Row
 from bot.customers.ingest import ingest
 from bot.db import create_db_engine, upgrade
 from bot.followup import outcomes
+from bot.scripts.seed import seed_library
 from bot.serving import start
 from bot.wecom.sandbox import CallbackSender, Sandbox, create_sandbox_app
 
@@ -195,6 +196,13 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
     engine = create_db_engine(settings.effective_database_url)
     upgrade(engine)
     runtime = build_runtime(settings, engine, clock=SystemClock())
+    seed_library(
+        engine,
+        directory=settings.bot_scripts_dir,
+        knowledge=runtime.catalog.knowledge,
+        checker=runtime.checker,
+        clock=runtime.clock,
+    )
     bot_server = await start(create_app(runtime), host=host, port=port)
     wecom = CallbackSender(
         sandbox, httpx.AsyncClient(timeout=10), f"{bot_server.url}/wecom/callback"

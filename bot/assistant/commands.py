@@ -22,6 +22,7 @@ class CommandContext:
     clock: Clock
     tz: Any
     checker: Any
+    catalog: Any
     advisor_userid: str
     args: str
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.assistant import customer_commands  # noqa: F401  (registers the customer commands)
+from bot.assistant import customer_commands, script_commands  # noqa: F401  (registration)
 from bot.assistant.commands import CommandContext, reply_to
 from bot.clock import Clock
 from bot.customers import card
@@ -40,6 +40,7 @@ class HandlerContext:
     clock: Clock
     tz: Any
     checker: Any
+    catalog: Any
 
 
 async def _nothing(ctx: HandlerContext, inbound: Inbound) -> Any:
@@ -73,14 +74,22 @@ def on_event(
 class AssistantHandlers:
     """Implements bot.wecom.inbox.InboxHandlers."""
 
-    def __init__(self, *, client: WeComClient, clock: Clock, tz: Any, checker: Any):
-        self.ctx = HandlerContext(client=client, clock=clock, tz=tz, checker=checker)
+    def __init__(self, *, client: WeComClient, clock: Clock, tz: Any, checker: Any, catalog: Any):
+        self.ctx = HandlerContext(
+            client=client, clock=clock, tz=tz, checker=checker, catalog=catalog
+        )
 
     def instant_reply(self, session: Session, inbound: Inbound) -> str | None:
         if inbound.msg_type != "text":
             return UNSUPPORTED_REPLY
         ctx = CommandContext(
-            session, self.ctx.clock, self.ctx.tz, self.ctx.checker, inbound.from_user, ""
+            session=session,
+            clock=self.ctx.clock,
+            tz=self.ctx.tz,
+            checker=self.ctx.checker,
+            catalog=self.ctx.catalog,
+            advisor_userid=inbound.from_user,
+            args="",
         )
         return reply_to(ctx, inbound.content)
 

@@ -44,6 +44,8 @@ NEGATIONS = (
     "无",
 )
 _KEEP = re.compile(r"[\w%.]")
+# Words that make a quoted banned phrase a warning about it, not a use of it.
+PROHIBITIONS = ("禁止", "不得", "不要说", "切勿", "严禁", "不能说", "警惕", "谨防", "提防")
 
 
 @lru_cache(maxsize=65536)
@@ -183,7 +185,7 @@ class Checker:
             return False
         sentence_start = max(text.rfind(mark, 0, start) for mark in "。！？!?\n") + 1
         before = normalize(text[sentence_start : start - 1])[0]
-        return any(w in before for w in ("禁止", "不得", "不要说", "切勿", "严禁", "不能说"))
+        return any(w in before for w in PROHIBITIONS)
 
 
 def _without_overlaps(found: list[Finding]) -> list[Finding]:

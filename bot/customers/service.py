@@ -118,6 +118,21 @@ def authorize_view(
     return decision
 
 
+def last_viewed(session: Session, *, userid: str, since: datetime) -> Customer | None:
+    """The customer whose card `userid` last opened (allowed) since `since`."""
+    no = session.exec(
+        select(AccessLog.customer_no)
+        .where(
+            AccessLog.actor_userid == userid,
+            AccessLog.action == "card_view",
+            col(AccessLog.allowed).is_(True),
+            AccessLog.at >= since,
+        )
+        .order_by(col(AccessLog.id).desc())
+    ).first()
+    return get_by_no(session, customer_no=no) if no else None
+
+
 def search(session: Session, *, userid: str, query: str, limit: int = 5) -> list[Customer]:
     """Customers in `userid`'s visible book matching a name, a phone tail or a customer number.
 

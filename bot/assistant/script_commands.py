@@ -1,0 +1,99 @@
+"""Chat commands about scripts: `话术` suggests compliance-approved scripts for a customer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.assistant.commands import COMMANDS, CommandContext
+from bot.customers import service as customers
+from bot.privacy import mask_name
+from bot.scripts import service as scripts
+from bot.scripts.context import audience_for
+from bot.scripts.ranking import Audience
+from bot.wecom import cards
+
+CONTEXT_WINDOW = timedelta(hours=2)  # the card an advisor opened within this is "the customer"
+# No customer in view: only what suits anyone (no products, no marketing, lowest level).
+ANYONE = Audience(
+    customer_no=None,
+    investor_type="ordinary",
+    risk_level="C1",
+    assessment_valid_until=__import__("datetime").date.max,
+    marketing_opt_out=True,
+    tags=(),
+    context={
+        "customer": {
+            "salutation": "您",
+            "name": "",
+            "risk_level": "",
+            "risk_label": "",
+            "risk_valid_until": "",
+            "asset_range": "",
+            "investor_type": "",
+        },
+        "advisor": {"name": ""},
+    },
+)
+
+
+@COMMANDS.command(
+    "话术",
+    aliases=("推荐话术",),
+    usage="话术 [客户号] <关键词>",
+    summary="推荐合规话术（默认针对您最近查看的客户）",
+)
+def suggest_scripts(ctx: CommandContext) -> str:
+    words = ctx.args.split()
+    customer = None
+    if words and words[0].isdigit():
+        customer = customers.get_by_no(ctx.session, customer_no=words.pop(0))
+        if customer is None:
+            return "没有找到该客户号。"
+    else:
+        customer = customers.last_viewed(
+            ctx.session, userid=ctx.advisor_userid, since=ctx.clock.now() - CONTEXT_WINDOW
+        )
+    if customer is not None:
+        decision = customers.authorize_view(
+            ctx.session,
+            clock=ctx.clock,
+            userid=ctx.advisor_userid,
+            customer=customer,
+            action="script_context",
+            channel="chat",
+        )
+        if not decision.allowed:
+            return f"{decision.reason}。"
+        audience = audience_for(
+            ctx.session,
+            clock=ctx.clock,
+            customer=customer,
+            advisor_userid=ctx.advisor_userid,
+            tz=ctx.tz,
+        )
+    else:
+        audience = ANYONE
+    text = " ".join(words)
+    today = ctx.clock.now().astimezone(ctx.tz).date()
+    ranked = ctx.catalog.suggest(audience=audience, today=today, text=text, k=3)
+    who = f"客户 {mask_name(customer.name)}" if customer else "（未指定客户，仅显示通用服务话术）"
+    if not ranked.suggestions:
+        if ranked.refused:
+            reasons = list(dict.fromkeys(reason for _, reason in ranked.refused))[:3]
+            return f"没有可向{who}推荐的话术：\n" + "\n".join(f"· {r}" for r in reasons)
+        return f"没有找到与「{text[:20]}」相关的已批准话术。"
+    lines = [f"为{who}推荐话术："]
+    for i, s in enumerate(ranked.suggestions, start=1):
+        scripts.log_delivery(
+            ctx.session,
+            clock=ctx.clock,
+            row=s.row,
+            advisor_userid=ctx.advisor_userid,
+            customer_no=customer.customer_no if customer else None,
+            channel="chat",
+            action="shown",
+        )
+        lines.append(f"\n{i}.【{s.title}】v{s.version} · 合规编号 {s.compliance_ref}")
+        lines.append(s.text)
+        lines.append(f"推荐理由：{'；'.join(s.why)}")
+    return cards.clip_bytes("\n".join(lines), cards.TEXT_MAX_BYTES)
