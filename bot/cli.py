@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings, engine = _live()
     runtime = build_runtime(settings, engine)
-    seed_scripts(runtime)
+    _seed(settings, engine, runtime.catalog.knowledge, runtime.checker)
     app = create_app(runtime, run_workers=not args.no_workers)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
     return 0
@@ -232,6 +232,7 @@ def cmd_scripts_export(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     engine = _prepare_database(settings)
+    _seed(settings, engine, *_knowledge(settings))
     with Session(read_only(engine)) as session:
         n = export(session, Path(args.file))
     print(f"已导出 {n} 个话术版本到 {args.file}")
@@ -248,6 +249,7 @@ def cmd_scripts_import(args: argparse.Namespace) -> int:
     settings = load_settings()
     knowledge, checker = _knowledge(settings)
     engine = _prepare_database(settings)
+    _seed(settings, engine, knowledge, checker)
     path = Path(args.file)
     if not path.exists():
         print(f"advisor-bot: 文件不存在：{path}", file=sys.stderr)
@@ -270,16 +272,17 @@ def cmd_scripts_import(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def seed_scripts(runtime):  # type: ignore[no-untyped-def]
+def _seed(settings: Settings, engine, knowledge, checker):  # type: ignore[no-untyped-def]
     """Load the seed library into the database (lint must pass)."""
+    from bot.clock import SystemClock
     from bot.scripts.seed import seed_library
 
     return seed_library(
-        runtime.engine,
-        directory=runtime.settings.bot_scripts_dir,
-        knowledge=runtime.catalog.knowledge,
-        checker=runtime.checker,
-        clock=runtime.clock,
+        engine,
+        directory=settings.bot_scripts_dir,
+        knowledge=knowledge,
+        checker=checker,
+        clock=SystemClock(),
     )
 
 
