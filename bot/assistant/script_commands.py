@@ -76,13 +76,14 @@ def suggest_scripts(ctx: CommandContext) -> str:
     text = " ".join(words)
     today = ctx.clock.now().astimezone(ctx.tz).date()
     ranked = ctx.catalog.suggest(audience=audience, today=today, text=text, k=3)
-    who = f"客户 {mask_name(customer.name)}" if customer else "（未指定客户，仅显示通用服务话术）"
+    who = f"客户 {mask_name(customer.name)} " if customer else "该客户"
     if not ranked.suggestions:
         if ranked.refused:
             reasons = list(dict.fromkeys(reason for _, reason in ranked.refused))[:3]
             return f"没有可向{who}推荐的话术：\n" + "\n".join(f"· {r}" for r in reasons)
         return f"没有找到与「{text[:20]}」相关的已批准话术。"
-    lines = [f"为{who}推荐话术："]
+    heading = f"为{who}推荐话术：" if customer else "推荐话术（未指定客户，仅显示通用服务话术）："
+    lines = [heading]
     for i, s in enumerate(ranked.suggestions, start=1):
         scripts.log_delivery(
             ctx.session,

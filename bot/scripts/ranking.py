@@ -8,8 +8,9 @@ for the same customer after the script was shown). Each suggestion says why
 it ranked; each refusal says why not.
 
 The live scripts are held in an in-memory index, rebuilt when the library changes (any audit
-row) or the day turns; a text query runs one `process.extract` over the index, then scores
-and gates only the candidates it returns.
+row) or the day turns; a text query runs one `process.extract` over the index (RapidFuzz's
+`partial_ratio` over text without spaces, which suits Chinese: "资金转出" is found inside a
+longer title), then scores and gates only the candidates it returns.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class ScriptCatalog:
                             for c in row.products
                             if c in self.knowledge.products
                         ],
-                        " ".join(
+                        "".join(
                             [
                                 row.title,
                                 *row.mot,
@@ -139,7 +140,11 @@ class ScriptCatalog:
         self.refresh(today)
         if text.strip():
             hits = process.extract(
-                text, self._texts, scorer=fuzz.WRatio, limit=CANDIDATES, score_cutoff=40
+                "".join(text.split()),
+                self._texts,
+                scorer=fuzz.partial_ratio,
+                limit=CANDIDATES,
+                score_cutoff=40,
             )
             pool = [(self._entries[i], float(score)) for _, score, i in hits]
         else:
