@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot import logs
 from bot.assistant.handlers import AssistantHandlers
 from bot.clock import Clock, SystemClock
+from bot.compliance import console as compliance_console
 from bot.compliance import router as compliance_router
 from bot.compliance.check import Checker
 from bot.config import Settings
@@ -207,6 +208,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = True) -> FastAPI:
     app.include_router(hq_router.router)
     app.include_router(sidebar_router.router)
     app.include_router(compliance_router.router)
+    app.include_router(compliance_console.router)
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(RequestValidationError)

@@ -24,9 +24,12 @@ from sqlmodel import SQLModel
 
 from bot.app import Runtime, build_runtime, create_app
 from bot.clock import FakeClock
+from bot.compliance.check import Checker
 from bot.config import load_settings
 from bot.db import create_db_engine, upgrade
+from bot.knowledge.base import Knowledge, load_knowledge
 from bot.outbox.budget import SendBudget
+from bot.scripts.seed import seed_library
 from bot.wecom.client import RetryPolicy
 from bot.wecom.sandbox import CallbackSender, Sandbox, create_sandbox_app
 
@@ -190,3 +193,28 @@ def table_counts(engine: Engine) -> dict[str, int]:
             t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             for t in SQLModel.metadata.sorted_tables
         }
+
+
+# -- the shipped knowledge base and script library ------------------------------------
+ROOT = Path(__file__).parents[1]
+KNOWLEDGE = ROOT / "knowledge"
+LIBRARY = ROOT / "scripts_library"
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    return load_knowledge(KNOWLEDGE)
+
+
+@pytest.fixture(scope="session")
+def checker(knowledge: Knowledge) -> Checker:
+    return Checker(knowledge)
+
+
+@pytest.fixture
+def seeded(
+    runtime: Runtime, engine: Engine, clock: FakeClock, knowledge: Knowledge, checker: Checker
+) -> dict[str, Any]:
+    return seed_library(
+        engine, directory=LIBRARY, knowledge=knowledge, checker=checker, clock=clock
+    )

@@ -318,6 +318,16 @@ def review_queue(session: Session) -> list[ScriptVersion]:
     )
 
 
+ACTION_LABELS = {
+    "create": "创建",
+    "seed": "随版本发布",
+    "import": "Excel 导入",
+    "edit": "修改",
+    "submit": "提交审核",
+    "approve": "批准",
+    "reject": "驳回",
+    "retire": "下线",
+}
 STATUS_LABELS = {
     "draft": "草稿",
     "submitted": "待审核",

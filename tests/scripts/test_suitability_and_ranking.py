@@ -23,7 +23,7 @@ from bot.scripts.excel import export, import_file
 from bot.scripts.ranking import Audience
 from bot.scripts.suitability import product_allowed
 from bot.wecom.sandbox import CallbackSender
-from tests.scripts.conftest import LIBRARY
+from tests.conftest import LIBRARY
 
 LEVELS = ["C1", "C2", "C3", "C4", "C5"]
 PRODUCTS = ["R1", "R2", "R3", "R4", "R5"]
