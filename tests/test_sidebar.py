@@ -149,7 +149,9 @@ def _browser_args() -> dict[str, Any]:
     not (os.access(CHROMIUM, os.X_OK) and shutil.which("chromium")),
     reason="no Chromium: apt-get install chromium fonts-wqy-microhei to run the browser tests",
 )
-async def test_the_sidebar_in_headless_chromium(sidebar_runtime: Runtime) -> None:
+async def test_the_sidebar_in_headless_chromium(
+    sidebar_runtime: Runtime, seeded: Any, engine: Engine
+) -> None:
     from playwright.async_api import async_playwright
 
     server = await serving.start(create_app(sidebar_runtime, run_workers=False))
@@ -164,6 +166,11 @@ async def test_the_sidebar_in_headless_chromium(sidebar_runtime: Runtime) -> Non
             assert await card.get_attribute("data-customer") == "3100000001"
             text = await card.inner_text()
             assert "客户 张*" in text and "138****1234" in text and "13812341234" not in text
+            script = page.locator(".scripts .script").first
+            await script.wait_for(timeout=15_000)
+            sent_id = await script.get_attribute("data-script")
+            await script.locator("button.send").click()
+            await page.locator("button.send:has-text('已发送')").wait_for(timeout=15_000)
             await page.screenshot(path=str(ARTIFACTS / "sidebar-card.png"), full_page=True)
 
             other = await browser.new_page()
@@ -176,3 +183,11 @@ async def test_the_sidebar_in_headless_chromium(sidebar_runtime: Runtime) -> Non
             await browser.close()
     finally:
         await server.stop()
+    with engine.connect() as conn:
+        logged = conn.execute(
+            sa.text(
+                "SELECT script_id, version, customer_no, channel, action FROM script_delivery "
+                "WHERE action = 'sent'"
+            )
+        ).all()
+    assert [tuple(r) for r in logged] == [(sent_id, 1, "3100000001", "sidebar", "sent")]

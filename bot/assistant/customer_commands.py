@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from bot.assistant.commands import COMMANDS, CommandContext
+from bot.assistant.script_commands import top_script
 from bot.customers import card, service
 from bot.customers.models import Customer
 from bot.privacy import mask_mobile, mask_name
@@ -33,6 +34,15 @@ def open_card(ctx: CommandContext, customer: Customer, *, channel: str = "chat")
     )
     if not decision.allowed:
         return f"{decision.reason}。"
+    title = top_script(
+        ctx.session,
+        catalog=ctx.catalog,
+        clock=ctx.clock,
+        tz=ctx.tz,
+        customer=customer,
+        advisor_userid=ctx.advisor_userid,
+        channel="card",
+    )
     card.push(
         ctx.session,
         clock=ctx.clock,
@@ -42,6 +52,7 @@ def open_card(ctx: CommandContext, customer: Customer, *, channel: str = "chat")
         natural_key=_key(ctx, "card"),
         tz=ctx.tz,
         priority=1,
+        script_title=title,
     )
     return f"已推送客户 {mask_name(customer.name)} 的客户卡片，请查看下一条消息。"
 

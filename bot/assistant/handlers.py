@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from bot.assistant import customer_commands, script_commands  # noqa: F401  (registration)
 from bot.assistant.commands import CommandContext, reply_to
+from bot.assistant.script_commands import top_script
 from bot.clock import Clock
 from bot.customers import card
 from bot.customers import service as customers
@@ -232,6 +233,15 @@ def _contact_added(ctx: HandlerContext, session: Session, inbound: Inbound, cont
             "如需由您服务，请联系主管办理客户移交。",
         )
         return
+    title = top_script(
+        session,
+        catalog=ctx.catalog,
+        clock=ctx.clock,
+        tz=ctx.tz,
+        customer=customer,
+        advisor_userid=advisor,
+        channel="card",
+    )
     card.push(
         session,
         clock=ctx.clock,
@@ -240,6 +250,7 @@ def _contact_added(ctx: HandlerContext, session: Session, inbound: Inbound, cont
         reason="contact_added",
         natural_key=f"contact-card:{inbound.dedupe_key}",
         tz=ctx.tz,
+        script_title=title,
     )
 
 

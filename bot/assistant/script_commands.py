@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from bot.assistant.commands import COMMANDS, CommandContext
+from bot.customers import card
 from bot.customers import service as customers
 from bot.privacy import mask_name
 from bot.scripts import service as scripts
@@ -34,6 +36,40 @@ ANYONE = Audience(
         "advisor": {"name": ""},
     },
 )
+
+
+def top_script(
+    session: Any,
+    *,
+    catalog: Any,
+    clock: Any,
+    tz: Any,
+    customer: Any,
+    advisor_userid: str,
+    channel: str,
+) -> str | None:
+    """The best script for the customer's moment, logged as shown on `channel`; its title."""
+    hint = card.build_view(session, clock=clock, customer=customer, tz=tz).mot_hint
+    if hint is None:
+        return None
+    audience = audience_for(
+        session, clock=clock, customer=customer, advisor_userid=advisor_userid, tz=tz
+    )
+    today = clock.now().astimezone(tz).date()
+    ranked = catalog.suggest(audience=audience, today=today, mot=hint, k=1)
+    if not ranked.suggestions:
+        return None
+    best = ranked.suggestions[0]
+    scripts.log_delivery(
+        session,
+        clock=clock,
+        row=best.row,
+        advisor_userid=advisor_userid,
+        customer_no=customer.customer_no,
+        channel=channel,
+        action="shown",
+    )
+    return str(best.title)
 
 
 @COMMANDS.command(

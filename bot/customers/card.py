@@ -99,6 +99,7 @@ class CustomerView:
     reminders: list[str]
     last_follow_up: str | None
     next_action: str
+    mot_hint: str | None
     tags: list[str] = field(default_factory=list)
 
 
@@ -132,6 +133,19 @@ def _event_line(e: CustomerEvent, tz: Any) -> EventLine:
     local = e.occurred_at.astimezone(tz)
     amount = asset_range(abs(e.amount)) if e.amount is not None else None
     return EventLine(f"{local:%m-%d %H:%M}", EVENT_LABELS.get(e.type, e.type), amount)
+
+
+# The MOT strategy behind each next action, to pick the scripts that fit the moment.
+ACTION_MOT = {
+    "风险测评已过期": "M42",
+    "两融维持担保比例偏低": "M35",
+    "近期有资金转出": "M46",
+    "新股中签": "M10",
+    "银证转账失败": "M08",
+    "持仓股大幅下跌": "M24",
+    "产品即将到期": "M18",
+    "风险测评 30 天内到期": "M41",
+}
 
 
 def _next_action(view: dict[str, Any]) -> str:
@@ -221,14 +235,18 @@ def build_view(session: Session, *, clock: Clock, customer: Customer, tz: Any) -
         last_follow_up=last,
         tags=list(customer.tags or []),
     )
-    return CustomerView(**parts, next_action=_next_action(parts))
+    action = _next_action(parts)
+    hint = next((mot for prefix, mot in ACTION_MOT.items() if action.startswith(prefix)), None)
+    return CustomerView(**parts, next_action=action, mot_hint=hint)
 
 
 def new_task_id(customer_no: str) -> str:
     return f"cust-{customer_no}-{secrets.token_hex(4)}"
 
 
-def template_card(view: CustomerView, *, task_id: str, url: str | None = None) -> dict[str, Any]:
+def template_card(
+    view: CustomerView, *, task_id: str, url: str | None = None, script_title: str | None = None
+) -> dict[str, Any]:
     """The WeCom `button_interaction` card, follow-up buttons included, within field limits."""
     risk = f"{view.risk_level} {view.risk_label}" + ("（测评已过期）" if view.risk_expired else "")
     rows = [("手机", view.mobile), ("风险等级", risk), ("资产", view.asset_range)]
@@ -242,6 +260,8 @@ def template_card(view: CustomerView, *, task_id: str, url: str | None = None) -
         rows.append(("主要持仓", f"{top.name} {top.weight_pct:.0f}%"))
     if view.events:
         rows.append(("近期动态", f"{view.events[0].when} {view.events[0].label}"))
+    if script_title:
+        rows.append(("推荐话术", script_title))
     if view.last_follow_up and len(rows) < cards.MAX_ROWS:
         rows.append(("上次跟进", view.last_follow_up))
     return cards.button_card(
@@ -286,6 +306,7 @@ def push(
     natural_key: str,
     tz: Any,
     priority: int = 2,
+    script_title: str | None = None,
 ) -> str:
     """Queue the customer's card to an advisor (and remember the card for its buttons)."""
     from bot.outbox import service as outbox_service
@@ -298,7 +319,7 @@ def push(
         natural_key=natural_key,
         recipient=advisor_userid,
         msg_type="template_card",
-        payload=template_card(view, task_id=task_id),
+        payload=template_card(view, task_id=task_id, script_title=script_title),
         priority=priority,
     )
     if queued is not None:

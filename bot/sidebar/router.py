@@ -18,10 +18,14 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from bot import webauth
 from bot.customers import card, service
+from bot.db import session_scope
+from bot.scripts import service as scripts
+from bot.scripts.context import audience_for
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -113,10 +117,32 @@ def _card(runtime: Runtime, userid: str, external_userid: str) -> tuple[int, str
         session.commit()
         if not decision.allowed:
             return 403, decision.reason or ""
-        view = card.build_view(
-            session, clock=runtime.clock, customer=customer, tz=runtime.settings.timezone
+        tz = runtime.settings.timezone
+        view = card.build_view(session, clock=runtime.clock, customer=customer, tz=tz)
+        audience = audience_for(
+            session, clock=runtime.clock, customer=customer, advisor_userid=userid, tz=tz
         )
-        return 200, card.html(view)
+        ranked = runtime.catalog.suggest(
+            audience=audience,
+            today=runtime.clock.now().astimezone(tz).date(),
+            mot=view.mot_hint,
+            k=3,
+        )
+        for s in ranked.suggestions:
+            scripts.log_delivery(
+                session,
+                clock=runtime.clock,
+                row=s.row,
+                advisor_userid=userid,
+                customer_no=customer.customer_no,
+                channel="sidebar",
+                action="shown",
+            )
+        session.commit()
+        fragment = _templates.get_template("scripts.html").render(
+            suggestions=ranked.suggestions, external_userid=external_userid
+        )
+        return 200, card.html(view) + fragment
 
 
 @router.get("/sidebar/api/card")
@@ -127,3 +153,36 @@ def customer_card(request: Request, external_userid: str) -> Response:
     if status != 200:
         raise HTTPException(status, body)
     return HTMLResponse(body)
+
+
+class ScriptSent(BaseModel):
+    script_id: str
+    version: int
+    external_userid: str
+
+
+@router.post("/sidebar/api/script-sent")
+def script_sent(request: Request, body: ScriptSent) -> dict[str, str]:
+    """The advisor put a script into the chat (`sendChatMessage`): log that version as sent."""
+    userid = webauth.require_user(request)
+    runtime: Runtime = request.app.state.runtime
+    with session_scope(runtime.engine) as session:
+        customer = service.get_by_external(session, external_userid=body.external_userid)
+        if (
+            customer is None
+            or not service.may_view(session, userid=userid, customer=customer).allowed
+        ):
+            raise HTTPException(403, service.NOT_YOURS)
+        row = scripts.get(session, script_id=body.script_id, version=body.version)
+        if row is None or row.status != "approved":
+            raise HTTPException(409, "该话术版本未获批准或已下线，不能发送")
+        scripts.log_delivery(
+            session,
+            clock=runtime.clock,
+            row=row,
+            advisor_userid=userid,
+            customer_no=customer.customer_no,
+            channel="sidebar",
+            action="sent",
+        )
+    return {"status": "logged"}
