@@ -45,7 +45,10 @@ CUSTOMERS: list[tuple[str, str, str, str, list[str]]] = [
 
 def demo_book(now: datetime) -> dict[str, list[dict[str, Any]]]:
     """Sample advisors and customers, plus 张伟: a customer with something to act on."""
-    advisors = sample.advisors(2)
+    advisors = [
+        *sample.advisors(2),
+        {"userid": "zhoumin", "name": "周敏", "branch": "合规部", "role": "compliance"},
+    ]
     customers = sample.customers(40, advisor_ids=["wangfang", "lijun"], today=now.date())
     star = dict(
         customers[0],
@@ -254,6 +257,20 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
         await wecom.add_external_contact("wangfang", "wmStranger002")
         await wait_idle(runtime)
         say("\n[7] 一位未留客户号的客户添加了王芳：机器人请王芳从最接近的客户中选择绑定")
+
+        await wecom.send_text("wangfang", "张伟")  # 张伟's card is now the customer in view
+        result = await wecom.send_text("wangfang", "话术 资金转出")
+        say(
+            f"\n[8] 王芳发送「话术 资金转出」（针对刚查看的客户张伟），机器人回复：\n    "
+            f"{_indent(result.reply)}"
+        )
+
+        draft = "张总，这款理财保本，年化收益预计6%，错过就没了！"
+        result = await wecom.send_text("wangfang", f"检查 {draft}")
+        say(f"\n[9] 王芳发送「检查 {draft}」，机器人回复：\n    {_indent(result.reply)}")
+        fixed = "张总您好，这款理财为R2级产品，本产品不保本，可能损失本金。投资有风险，入市需谨慎。"
+        result = await wecom.send_text("wangfang", f"检查 {fixed}")
+        say(f"\n[10] 王芳改写后再检查：{result.reply}")
     finally:
         print_inboxes(sandbox)
         if sandbox.dropped:
@@ -267,7 +284,7 @@ async def _play(once: bool, host: str, port: int, sandbox_port: int, data_dir: P
     say(
         f"\n在浏览器打开 {sandbox_server.url}/ 查看各顾问的企业微信收件箱；"
         f"侧边栏示例：{bot_server.url}/sidebar?dev_user=wangfang&external_userid=wmZhangWei001"
-        "；按 Ctrl-C 退出。"
+        f"；合规控制台：{bot_server.url}/compliance/?dev_user=zhoumin；按 Ctrl-C 退出。"
     )
     try:
         await asyncio.Event().wait()
