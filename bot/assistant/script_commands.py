@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from rapidfuzz import fuzz, process
+
 from bot.assistant.commands import COMMANDS, CommandContext
 from bot.customers import card
 from bot.customers import service as customers
@@ -134,3 +136,24 @@ def suggest_scripts(ctx: CommandContext) -> str:
         lines.append(s.text)
         lines.append(f"推荐理由：{'；'.join(s.why)}")
     return cards.clip_bytes("\n".join(lines), cards.TEXT_MAX_BYTES)
+
+
+@COMMANDS.command(
+    "问答",
+    aliases=("常见问题", "FAQ"),
+    usage="问答 <关键词>",
+    summary="搜索合规审核过的常见问题解答",
+)
+def search_faq(ctx: CommandContext) -> str:
+    query = "".join(ctx.args.split())
+    if not query:
+        return "请在「问答」后输入关键词，例如：问答 中签缴款"
+    faq = ctx.checker.knowledge.faq
+    texts = {i: "".join([e.question, *e.tags]) for i, e in enumerate(faq)}
+    hits = process.extract(query, texts, scorer=fuzz.partial_ratio, limit=3, score_cutoff=50)
+    if not hits:
+        return f"没有找到与「{ctx.args[:20]}」相关的问答。"
+    lines = []
+    for _, _, i in hits:
+        lines.append(f"问：{faq[i].question}\n答：{faq[i].answer}")
+    return cards.clip_bytes("\n\n".join(lines), cards.TEXT_MAX_BYTES)

@@ -155,3 +155,12 @@ async def test_check_in_chat(wecom: CallbackSender) -> None:
 
 def test_settings_point_at_the_shipped_knowledge() -> None:
     assert load_settings().bot_knowledge_dir.resolve() == KNOWLEDGE.resolve()
+
+
+async def test_advisors_search_the_faq_in_chat(wecom: CallbackSender) -> None:
+    reply = (await wecom.send_text("wangfang", "问答 中签缴款")).reply or ""
+    assert reply.startswith("问：新股中签后什么时候缴款？")
+    assert "T+2 日 16:00" in reply
+    assert (await wecom.send_text("wangfang", "问答 火星移民")).reply == (
+        "没有找到与「火星移民」相关的问答。"
+    )
