@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -19,12 +16,10 @@ from bot import serving
 from bot.app import Runtime, create_app
 from bot.clock import FakeClock
 from bot.wecom.sandbox import Sandbox
+from tests.browser import ARTIFACTS, launch_options, needs_chromium
 from tests.conftest import app_settings, make_runtime
 from tests.customers.conftest import load_book
 from tests.customers.test_ingest import good_customer
-
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -129,26 +124,7 @@ async def test_no_card_without_a_session_and_no_dev_login_in_production(
     assert resp.status_code == 403 and "开发登录未启用" in resp.text
 
 
-def _browser_args() -> dict[str, Any]:
-    return {
-        "executable_path": CHROMIUM,
-        "headless": True,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    }
-
-
-@pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and shutil.which("chromium")),
-    reason="no Chromium: apt-get install chromium fonts-wqy-microhei to run the browser tests",
-)
+@needs_chromium
 async def test_the_sidebar_in_headless_chromium(
     sidebar_runtime: Runtime, seeded: Any, engine: Engine
 ) -> None:
@@ -158,7 +134,7 @@ async def test_the_sidebar_in_headless_chromium(
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(**_browser_args())
+            browser = await pw.chromium.launch(**launch_options())
             page = await browser.new_page(viewport={"width": 420, "height": 900})
             await page.goto(f"{server.url}/sidebar?dev_user=wangfang&external_userid=wmZhang")
             card = page.locator("article.customer-card")

@@ -24,28 +24,17 @@ from bot.compliance.check import Checker
 from bot.knowledge.base import Knowledge
 from bot.knowledge.yamlfile import Problem
 from bot.scripts import service
-from bot.scripts.library import ScriptRecord, lint_record
+from bot.scripts.library import CONTENT_KEYS, ScriptRecord, lint_record
 from bot.scripts.models import ScriptVersion
 
 COLUMNS = (
     "id",
     "version",
     "status",
-    "title",
-    "mot",
-    "stage",
-    "intent",
-    "segments",
-    "risk_levels",
-    "investor_types",
-    "products",
-    "body",
-    "disclosures",
+    *CONTENT_KEYS,
     "author",
     "reviewer",
     "approved_on",
-    "valid_from",
-    "valid_until",
     "compliance_ref",
 )
 LISTS = {"mot", "segments", "risk_levels", "investor_types", "products", "disclosures"}

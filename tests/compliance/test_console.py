@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,10 +22,9 @@ from bot.customers.ingest import ingest
 from bot.knowledge.base import Knowledge
 from bot.scripts import service
 from bot.wecom.sandbox import Sandbox
+from tests.browser import ARTIFACTS, launch_options, needs_chromium
 from tests.conftest import app_settings, make_runtime
 
-ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 STAFF = [
     {"userid": "zhoumin", "name": "周敏", "branch": "合规部", "role": "compliance"},
     {"userid": "liqing", "name": "李青", "branch": "合规部", "role": "compliance"},
@@ -136,27 +132,15 @@ async def test_review_approve_with_csrf_and_delivery_export(console: Runtime) ->
         ]
 
 
-@pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and shutil.which("chromium")),
-    reason="no Chromium: apt-get install chromium fonts-wqy-microhei to run the browser tests",
-)
+@needs_chromium
 async def test_four_eyes_in_headless_chromium(console: Runtime) -> None:
     from playwright.async_api import async_playwright
 
     server = await serving.start(create_app(console, run_workers=False))
     ARTIFACTS.mkdir(exist_ok=True)
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+            browser = await pw.chromium.launch(**launch_options())
             author = await browser.new_page()
             await author.goto(f"{server.url}/compliance/?dev_user=liqing")
             await author.click("text=S-M46-01")
