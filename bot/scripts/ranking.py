@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +39,7 @@ from bot.scripts.suitability import Verdict, script_allowed
 
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 CANDIDATES = 60  # text matches scored and gated per query
+EFFECT_TTL = 300.0  # seconds between recounts of shows and successes
 SHORTLIST = 400  # texts RapidFuzz scores per query, picked by shared character bigrams
 
 
@@ -90,20 +92,15 @@ class ScriptCatalog:
         self._texts: list[str] = []
         self._grams: dict[str, list[int]] = {}
         self._effect: dict[str, tuple[int, int]] = {}
+        self._effect_at = float("-inf")
         self._lock = threading.Lock()
 
-    def _current_stamp(self, session: Session, today: date) -> tuple[Any, ...]:
-        audit = session.exec(select(sa.func.max(ScriptAudit.id))).one()
-        shown = session.exec(select(sa.func.max(ScriptDelivery.id))).one()
-        follow = session.exec(select(sa.func.max(FollowUp.id))).one()
-        return (audit, today, shown, follow)
-
     def refresh(self, today: date) -> None:
+        """Rebuild the index when the library changed or the day turned; recount
+        effectiveness at most every EFFECT_TTL seconds (it moves slowly, the log grows)."""
         with self._lock, Session(read_only(self.engine)) as session:
-            stamp = self._current_stamp(session, today)
-            if stamp == self._stamp:
-                return
-            if self._stamp is None or stamp[:2] != self._stamp[:2]:
+            stamp = (session.exec(select(sa.func.max(ScriptAudit.id))).one(), today)
+            if stamp != self._stamp:
                 rows = scripts.live(session, today=today)
                 self._entries = [
                     _Entry(
@@ -128,8 +125,10 @@ class ScriptCatalog:
                 ]
                 self._texts = [e.text for e in self._entries]
                 self._grams = _gram_index(self._texts)
-            self._effect = _effectiveness(session)
-            self._stamp = stamp
+                self._stamp = stamp
+            if time.monotonic() - self._effect_at > EFFECT_TTL:
+                self._effect = _effectiveness(session)
+                self._effect_at = time.monotonic()
 
     def suggest(
         self,

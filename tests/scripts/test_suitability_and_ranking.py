@@ -255,3 +255,29 @@ def test_excel_round_trip_and_no_approval_by_import(
         new = service.get(session, script_id="S-NEW-01", version=1)
     assert [p.line for p in problems] == [2] and "不可修改" in problems[0].reason
     assert new is not None and new.status == "submitted" and new.reviewer is None
+
+
+async def test_measured_effectiveness_lifts_a_script(
+    wecom: CallbackSender,
+    runtime: Runtime,
+    seeded: Any,
+    engine: Engine,
+    customers_book: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.scripts import ranking
+
+    monkeypatch.setattr(ranking, "EFFECT_TTL", 0.0)  # recount on every suggestion
+    await wecom.send_text("wangfang", "张伟")
+    await runtime.run_until_idle()
+    reply = (await wecom.send_text("wangfang", "话术 生日")).reply or ""
+    assert "展示 0 次，促成联系 0 次" in reply
+    card = next(d for d in wecom.sandbox.inbox("wangfang") if d.msgtype == "template_card")
+    from bot.followup import outcomes
+
+    await wecom.click_button(
+        "wangfang", card.task_id or "", outcomes.button_key("contacted", card.task_id or "")
+    )
+    await runtime.run_until_idle()
+    again = (await wecom.send_text("wangfang", "话术 生日")).reply or ""
+    assert "展示 1 次，促成联系 1 次" in again and "有效率 67%" in again
