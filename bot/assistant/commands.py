@@ -40,7 +40,8 @@ class CommandRegistry:
     def __init__(self) -> None:
         self._commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
-        self.fallback: Callable[[CommandContext], str] | None = None
+        # What any other text gets; the customer commands make it a customer search.
+        self.fallback: Callable[[CommandContext], str] = lambda ctx: unknown_reply(ctx.args)
 
     def command(
         self, name: str, *, usage: str, summary: str, aliases: tuple[str, ...] = ()
@@ -95,8 +96,6 @@ def reply_to(ctx: CommandContext, text: str) -> str:
     """The reply to an advisor's text message: a command, else the fallback (customer search)."""
     resolved = COMMANDS.resolve(text)
     if resolved is None:
-        if COMMANDS.fallback is None:
-            return unknown_reply(text)
         return COMMANDS.fallback(replace(ctx, args=text.strip()))
     cmd, args = resolved
     return cmd.run(replace(ctx, args=args))

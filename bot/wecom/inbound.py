@@ -1,20 +1,19 @@
 """Parsing WeCom's XML safely and naming each push by its identity (the dedupe key).
 
 Both the outer envelope and the decrypted message are parsed with defusedxml, so a DTD or an
-entity is refused before anything else looks at the XML. Handlers later get wechatpy's typed
-message (`Inbound.message`) for the message types wechatpy knows, and the raw fields always.
+entity is refused before anything else looks at the XML. (wechatpy's own parser, xmltodict
+over expat, would expand entities; wechatpy is used for the crypto and for rendering replies.)
+Handlers read the raw fields; `template_card_event`, which wechatpy does not know, included.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from wechatpy.work import parse_message
 
 
 class MalformedPush(Exception):
@@ -102,11 +101,6 @@ class Inbound:
             return f"msg:{self.fields['MsgId']}"
         parts = [str(self.fields.get(name) or "") for name in EVENT_IDENTITY_FIELDS]
         return "evt:" + "|".join(parts)
-
-    @cached_property
-    def message(self) -> Any:
-        """wechatpy's typed message (UnknownMessage for types it does not know)."""
-        return parse_message(self.plaintext)
 
 
 def parse_inbound(plaintext: str, *, corp_id: str) -> Inbound:

@@ -205,3 +205,21 @@ async def test_external_contact_follows_the_cursor(client: WeComClient, sandbox:
     assert contact["external_contact"]["name"] == "王五"
     assert [f["userid"] for f in contact["follow_user"]] == ["u0", "u1", "u2", "u3", "u4"]
     assert sandbox.calls["/externalcontact/get"] == 3
+
+
+async def test_markdown_and_textcard_builders_fit_wecom(
+    client: WeComClient, sandbox: Sandbox
+) -> None:
+    long_text = "持仓提示：" + "宁德时代跌停。" * 400
+    body = cards.markdown(long_text)
+    assert len(body["content"].encode()) <= cards.MARKDOWN_MAX_BYTES
+    assert (await client.send_message("wangfang", "markdown", body))["errcode"] == 0
+    card = cards.textcard(
+        "大额资金转出提醒" * 20,
+        "客户今日转出资金。" * 100,
+        "https://bot.example/sidebar",
+        btntxt="查看详情",
+    )
+    assert (await client.send_message("wangfang", "textcard", card))["errcode"] == 0
+    assert [m.msgtype for m in sandbox.inbox("wangfang")] == ["markdown", "textcard"]
+    assert card["btntxt"] == "查看详…"  # 4 characters at most
