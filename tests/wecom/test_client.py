@@ -218,7 +218,7 @@ async def test_markdown_and_textcard_builders_fit_wecom(
         "大额资金转出提醒" * 20,
         "客户今日转出资金。" * 100,
         "https://bot.example/sidebar",
-        btntxt="查看详情",
+        btntxt="查看全部详情",
     )
     assert (await client.send_message("wangfang", "textcard", card))["errcode"] == 0
     assert [m.msgtype for m in sandbox.inbox("wangfang")] == ["markdown", "textcard"]
