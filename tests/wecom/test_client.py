@@ -222,4 +222,4 @@ async def test_markdown_and_textcard_builders_fit_wecom(
     )
     assert (await client.send_message("wangfang", "textcard", card))["errcode"] == 0
     assert [m.msgtype for m in sandbox.inbox("wangfang")] == ["markdown", "textcard"]
-    assert card["btntxt"] == "查看详…"  # 4 characters at most
+    assert card["btntxt"] == "查看全…"  # 4 characters at most
