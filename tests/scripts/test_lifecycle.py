@@ -165,3 +165,16 @@ def test_every_transition_is_audited(env) -> None:  # type: ignore[no-untyped-de
             comment=" ",
             **kw,
         )
+
+
+def test_the_seed_library_covers_every_mot_strategy_and_passes_lint(
+    knowledge: Knowledge, checker: Checker
+) -> None:
+    from bot.scripts.library import lint, read_library
+    from tests.conftest import LIBRARY
+
+    scripts, problems = read_library(LIBRARY)
+    assert problems == [] and lint(LIBRARY, knowledge, checker) == []
+    assert len(scripts) >= 60
+    covered = {mot for s in scripts for mot in s.record.mot}
+    assert set(knowledge.strategies) <= covered
