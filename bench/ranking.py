@@ -24,7 +24,7 @@ from bot.compliance.check import Checker
 from bot.db import session_scope
 from bot.knowledge.base import load_knowledge
 from bot.scripts import ranking
-from bot.scripts.library import read_library
+from bot.scripts.library import SAMPLE_CONTEXT, read_library
 from bot.scripts.models import ScriptVersion
 from bot.scripts.ranking import Audience, ScriptCatalog
 
@@ -78,18 +78,7 @@ def main() -> None:
         assessment_valid_until=today + timedelta(days=300),
         marketing_opt_out=False,
         tags=("高净值",),
-        context={
-            "customer": {
-                "salutation": "张先生",
-                "name": "张*",
-                "risk_level": "C3",
-                "risk_label": "稳健型",
-                "risk_valid_until": "2027-11-20",
-                "asset_range": "50-100万",
-                "investor_type": "普通投资者",
-            },
-            "advisor": {"name": "王芳"},
-        },
+        context=SAMPLE_CONTEXT,
     )
     queries = [
         "资金转出",
